@@ -1,0 +1,90 @@
+"""The book: every notebook is a chapter, every chapter is built, and each chapter's HTML shows its figures.
+
+The HTML comes from `ARGMINN_BOOK_HTML` (CI builds the book just before the tests and sets it); without it
+the book is built into a temporary folder (about a minute).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / 'book'
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((BOOK / '_toc.yml').read_text())
+    files = [toc['root']]
+    for part in toc.get('parts', []):
+        for ch in part.get('chapters', []):
+            files.append(ch['file'])
+            files += [s['file'] for s in ch.get('sections', [])]
+    return files
+
+
+def notebook_figures(nb_path: Path) -> int:
+    "Figures a reader should see: image outputs plus images linked from markdown cells."
+    nb = json.loads(nb_path.read_text())
+    n = 0
+    for c in nb['cells']:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'markdown':
+            n += len(re.findall(r'!\[[^\]]*\]\((?!https?://)[^)]+\)', src))
+        for o in c.get('outputs', []):
+            if any(k.startswith('image/') for k in o.get('data', {})): n += 1
+    return n
+
+
+@pytest.fixture(scope='module')
+def html_dir(tmp_path_factory) -> Path:
+    env = os.environ.get('ARGMINN_BOOK_HTML')
+    if env: return Path(env)
+    out = tmp_path_factory.mktemp('book')
+    exe = Path(sys.executable).parent / 'jupyter-book'
+    r = subprocess.run([str(exe) if exe.exists() else 'jupyter-book', 'build', str(BOOK), '--path-output', str(out), '-q'],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out / '_build' / 'html'
+
+
+def test_every_notebook_is_a_chapter():
+    listed = {f + '.ipynb' for f in toc_files()}
+    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / 'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts}
+    assert on_disk - listed == set(), f"notebooks missing from book/_toc.yml: {sorted(on_disk - listed)}"
+    assert listed - on_disk == set(), f"_toc.yml lists missing notebooks: {sorted(listed - on_disk)}"
+
+
+def test_story_order():
+    "Introduction, quick start, then the experiments, then the API reference."
+    files = toc_files()
+    assert files[0] == 'nbs/index' and files[1].startswith('nbs/tutorials/')
+    first_api = min(i for i, f in enumerate(files) if f.startswith('nbs/api/') and not f.endswith('03_simulate'))
+    assert all(i < first_api for i, f in enumerate(files) if f.startswith('nbs/experiments/'))
+
+
+@pytest.mark.parametrize('chapter', toc_files())
+def test_chapter_html_shows_its_figures(html_dir, chapter):
+    html = html_dir / (chapter + '.html')
+    assert html.exists(), f"{html} was not built"
+    text = html.read_text()
+    expected = notebook_figures(ROOT / (chapter + '.ipynb'))
+    if chapter.startswith(('nbs/experiments/', 'nbs/tutorials/')) or chapter == 'nbs/index':
+        assert expected > 0, f"{chapter} is a story chapter without a single figure"
+    imgs = re.findall(r'<img [^>]*src="([^"]+)"', text)
+    local = [s for s in imgs if not s.startswith(('http://', 'https://'))]
+    assert len(local) >= expected, f"{chapter}: {expected} figures in the notebook, {len(local)} images in its HTML"
+    for src in local:
+        if src.startswith('data:'): continue
+        assert (html.parent / src).resolve().exists(), f"{chapter}: image {src} is missing from the build"
+
+
+def test_experiment_pages_open_in_colab(html_dir):
+    for chapter in toc_files():
+        if not chapter.startswith(('nbs/experiments/', 'nbs/tutorials/')): continue
+        text = (html_dir / (chapter + '.html')).read_text()
+        assert 'colab.research.google.com/github/' in text and chapter + '.ipynb' in text, chapter

@@ -1,0 +1,170 @@
+"Tests for argminn_nb.mems: bad input, exact answers on toy predictors, and property checks."
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from argminn_nb.mems import (MEM, Scrambler, KmerRule, ResidualClassifier, bounded_sigma, count_regions, deduce_logic,
+                             evaluate_explanations, explain, fit_explainer, gaussian_mask_logits, kernel_band,
+                             minimal_motif_sets, motif_sets, motif_subset_scores, planted_mask, restricted_predictions,
+                             _toy_data)
+
+KMERS = {'A': 'GGAAGTGACC', 'B': 'CCGCGATCGG'}
+SMALL = dict(n_groups=1, blocks_per_group=1, dilations=(1,), channels=4)
+
+
+# ---------------------------------------------------------------- properties of the mask
+@settings(max_examples=25, deadline=None)
+@given(L=st.integers(1, 120), n=st.integers(1, 3), seed=st.integers(0, 10_000), scale=st.floats(0.1, 5.0))
+def test_banded_kernel_equals_exact(L, n, seed, scale):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, L, generator=g, dtype=torch.float64) * scale
+    s = bounded_sigma(torch.randn(n, L, generator=g, dtype=torch.float64) * 4)
+    exact = gaussian_mask_logits(w, s)
+    banded = gaussian_mask_logits(w, s, band=kernel_band(36.0))
+    assert torch.allclose(exact, banded, atol=1e-7 * (1 + w.abs().sum().item()))
+
+
+@settings(max_examples=25, deadline=None)
+@given(raw=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50),
+       lo=st.floats(0.01, 5), span=st.floats(0.1, 100))
+def test_sigma_bounds(raw, lo, span):
+    s = bounded_sigma(torch.tensor(raw, dtype=torch.float64), lo, lo + span)
+    assert (s >= lo).all() and (s <= lo + span).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), bias=st.floats(-50, 50))
+def test_mem_mask_bounded_and_grads_finite(seed, bias):
+    mem = MEM('necessary', band='auto', random_state=seed, **SMALL)
+    with torch.no_grad(): mem.head.bias[0] = bias
+    X = torch.as_tensor(_toy_data(random_state=seed)[0])
+    out = mem(X)
+    assert ((out.mask >= 0) & (out.mask <= 1)).all()
+    assert ((out.sigma >= mem.sigma_min) & (out.sigma <= mem.sigma_max)).all()
+    terms = mem.loss(KmerRule(KMERS, 'AND', hard=False), X, torch.tensor([0.9, 0.1, 0.1, 0.1]),
+                     torch.Generator().manual_seed(seed))
+    terms['total'].backward()
+    assert all(torch.isfinite(p.grad).all() for p in mem.parameters() if p.grad is not None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=30), min_size=1, max_size=5).filter(
+    lambda rows: len({len(r) for r in rows}) == 1))
+def test_count_regions_matches_loop(rows):
+    S = np.array(rows, dtype=bool)
+    expected = [sum(1 for j in range(len(r)) if r[j] and (j == 0 or not r[j - 1])) for r in rows]
+    assert count_regions(S).tolist() == expected
+
+
+# ---------------------------------------------------------------- exact answers on toy predictors
+@pytest.fixture(scope='module')
+def toy():
+    return _toy_data(present=((1, 1), (1, 0), (0, 1), (0, 0)) * 2, random_state=5)
+
+
+def test_redundant_single_motif_sufficient_not_necessary(toy):
+    X, inst = toy
+    f = KmerRule(KMERS, 'OR')
+    T_A, T_B = planted_mask(inst, len(X), 60, ['A']), planted_mask(inst, len(X), 60, ['B'])
+    suff_A = restricted_predictions(f, X, T_A, n_draws=100, random_state=0)
+    nec_A = restricted_predictions(f, X, ~T_A, n_draws=100, random_state=0)
+    # sequence 0 has A and B: A alone is sufficient, and removing it leaves B, so A is not necessary
+    assert suff_A[0] == 1.0 and nec_A[0] == 1.0
+    # sequence 1 has A only: A sufficient, and removing it removes the positive (barring a chance k-mer)
+    assert suff_A[1] == 1.0 and nec_A[1] <= 0.02
+    # B-only sequence: keeping the (absent) A positions keeps nothing useful
+    assert suff_A[2] <= 0.02 and restricted_predictions(f, X[2:3], T_B[2:3], n_draws=50, random_state=0)[0] == 1.0
+
+
+def test_repressive_negative_with_both_motifs(toy):
+    X, inst = toy
+    f = KmerRule(KMERS, 'AND_NOT')
+    assert f(torch.as_tensor(X[:1])).item() == 0.0            # A and B: negative
+    T_B = planted_mask(inst, len(X), 60, ['B'])
+    # removing B turns the A+B negative positive: B is necessary for the negative prediction
+    nec_B = restricted_predictions(f, X[:1], ~T_B[:1], n_draws=100, random_state=1)
+    assert nec_B[0] >= 0.98
+    # keeping only B is sufficient for the negative class (A would have to appear by chance)
+    assert restricted_predictions(f, X[:1], T_B[:1], n_draws=100, random_state=1)[0] <= 0.02
+
+
+def test_evaluate_explanations_metrics(toy):
+    X, inst = toy
+    T = planted_mask(inst, len(X), 60)
+    ev = evaluate_explanations(KmerRule(KMERS, 'AND'), X, T.astype(float), thresholds=[0.5], truth=T,
+                               n_draws=50, random_state=0)
+    assert ev.sufficiency[0, 0] == 1.0 and ev.necessity[0, 0] >= 0.98
+    assert ev.size[:, 0].tolist() == T.sum(1).tolist()
+    assert ev.n_regions[:, 0].tolist() == [2, 1, 1, 0] * 2
+    assert np.all(ev.precision[:3, 0] == 1.0) and np.isnan(ev.precision[3, 0])
+    df = ev.summary(ev.y_hat == 1)
+    assert list(df.columns) == ['t', 'sufficiency', 'necessity', 'size', 'n_regions', 'precision', 'recall']
+
+
+@pytest.mark.parametrize('rule,expected', [('AND', 'A AND B'), ('OR', 'A OR B'), ('AND_NOT', 'A AND NOT B')])
+def test_logic_from_motif_level_measurements(toy, rule, expected):
+    X, inst = toy
+    f = KmerRule(KMERS, rule)
+    tab = motif_subset_scores(f, X, inst, ('A', 'B'), n_draws=50, random_state=0)
+    suf, nec = minimal_motif_sets(tab, 'sufficiency'), minimal_motif_sets(tab, 'necessity')
+    sel = lambda d: [frozenset(s.split('+')) - {'(none)'} if isinstance(s, str) else frozenset() for s in d['subset']]
+    res = deduce_logic(motif_sets(inst, len(X)), suf['y_hat'], sel(suf), suf['subset'].notna().to_numpy(),
+                       sel(nec), nec['subset'].notna().to_numpy(), motifs=('A', 'B'))
+    assert res.rule == expected
+
+
+def test_deduce_logic_not_hard_coded():
+    # evidence that only says "A alone is positive, nothing is negative" fits OR and A AND NOT B equally: a tie
+    res = deduce_logic([frozenset('A')], [1], [frozenset('A')], [True], motifs=('A', 'B'))
+    assert res.rule == 'undetermined'
+    # adding "A+B is negative" (a necessary B in a negative) singles out AND-NOT
+    res = deduce_logic([frozenset('A'), frozenset('AB')], [1, 0], [frozenset('A'), frozenset()], [True, False],
+                       [frozenset(), frozenset('B')], [False, True], motifs=('A', 'B'))
+    assert res.rule == 'A AND NOT B'
+
+
+# ---------------------------------------------------------------- training, determinism, bad input
+def test_fit_explainer_deterministic_and_predictor_untouched(toy):
+    X, _ = toy
+    f = ResidualClassifier(channels=4, random_state=0)
+    w0 = [p.detach().clone() for p in f.parameters()]
+    runs = []
+    for _ in range(2):
+        ex = Scrambler('inclusion', random_state=1, **SMALL)
+        fit = fit_explainer(ex, f, X, epochs=2, batch_size=4, random_state=3)
+        runs.append((fit.history['total'].to_numpy(), explain(ex, X)))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], atol=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(w0, f.parameters()))
+    assert (runs[0][1] >= 0).all() and (runs[0][1] <= 1).all()
+
+
+def test_non_finite_loss_raises(toy):
+    X, _ = toy
+
+    class NaNModel(torch.nn.Module):
+        def forward(self, X): return torch.full((X.shape[0],), float('nan')) + 0 * X.sum((1, 2))
+
+    with pytest.raises(FloatingPointError, match='non-finite explainer loss at epoch 0'):
+        fit_explainer(MEM('sufficient', **SMALL), NaNModel(), X, epochs=1, batch_size=4, random_state=0)
+
+
+def test_bad_inputs(toy):
+    X, _ = toy
+    mem = MEM('sufficient', **SMALL)
+    with pytest.raises(ValueError, match='looks like \\(N, L, 4\\)'):
+        explain(mem, X.transpose(0, 2, 1))
+    with pytest.raises(ValueError, match='S must be'):
+        restricted_predictions(KmerRule(KMERS, 'AND'), X, np.ones((len(X), 7), bool))
+    with pytest.raises(ValueError, match='n_draws'):
+        restricted_predictions(KmerRule(KMERS, 'AND'), X, np.ones((len(X), 60), bool), n_draws=0)
+    with pytest.raises(ValueError, match='unknown metrics'):
+        evaluate_explanations(KmerRule(KMERS, 'AND'), X, np.zeros((len(X), 60)), metrics=('accuracy',))
+    with pytest.raises(ValueError, match='pass predictor='):
+        explain(MEM('sufficient', class_input=True, **SMALL), X)
+    with pytest.raises(ValueError, match='rule must be one of'):
+        KmerRule(KMERS, 'XOR')
+    with pytest.raises(ValueError, match='init_keep'):
+        MEM(init_keep=1.5)
