@@ -37,3 +37,24 @@ def test_bad_arguments_one_line_no_traceback(tmp_path):
         r = run(*args)
         assert r.returncode == 2, args
         assert 'Traceback' not in r.stderr and r.stderr.count('\n') == 1, (args, r.stderr)
+
+
+def test_run_on_peaks_writes_report(tmp_path):
+    "`argminn run --peaks --genome` on the committed mini-genome fixture, at a tiny size."
+    from pathlib import Path
+    fx = Path(__file__).parent / 'fixtures' / 'mini_genome'
+    r = run('run', '--peaks', str(fx / 'ctcf_peaks.bed.gz'), '--genome', str(fx / 'mini_genome.fa'), '--model', 'cnn',
+            '--epochs', '1', '--batches-per-epoch', '2', '--out', str(tmp_path / 'ctcf'), '--no-interpret', '-q')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('cnn on ctcf_peaks.bed.gz: test accuracy')
+    rep = (tmp_path / 'ctcf' / 'report.md').read_text()
+    assert rep.startswith('# cnn on ChIP-seq peaks `ctcf_peaks.bed.gz`')
+
+
+def test_run_bad_arguments_one_line_no_traceback(tmp_path):
+    for args in (['run', '--peaks', 'x.bed'], ['run', '--peaks', str(tmp_path / 'x.bed'), '--genome', 'g.fa'],
+                 ['run', '--dataset', 'spi1', '--peaks', 'x.bed', '--genome', 'g.fa'], ['run', '--model', 'rnn'],
+                 ['run', '--epochs', '0'], ['run', '--seeds', '1,x'], ['run', '--dataset', 'nope', '--out', str(tmp_path / 'o')]):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stdout[-500:], r.stderr[-500:])
+        assert 'Traceback' not in r.stderr and r.stderr.count('\n') == 1, (args, r.stderr)

@@ -21,7 +21,10 @@ def tiny(tmp_path_factory):
 
 def test_outputs(tiny):
     names = sorted(p.name for p in tiny.out.iterdir())
-    assert names == ['filter_logos.png', 'history.csv', 'metrics.json', 'model.pt', 'report.md', 'training_curves.png']
+    assert names == ['filter_logos.png', 'history.csv', 'interpretation', 'metrics.json', 'model.pt', 'report.md',
+                     'training_curves.png']
+    interp = sorted(p.name for p in (tiny.out / 'interpretation').iterdir())
+    assert {'filter_logos.png', 'filter_matches.png', 'filter_matches.csv', 'interpretation.md'} <= set(interp)
     for png in ('filter_logos.png', 'training_curves.png'):
         assert (tiny.out / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     m = json.loads((tiny.out / 'metrics.json').read_text())
@@ -30,6 +33,8 @@ def test_outputs(tiny):
     assert m['paper_test_accuracy_percent'] == pytest.approx(89.8)
     rep = (tiny.out / 'report.md').read_text()
     assert 'filter_logos.png' in rep and 'training_curves.png' in rep and 'Test accuracy' in rep
+    assert '## Reading the model' in rep and 'interpretation/filter_matches.png' in rep
+    assert set(m['interpretation']['motifs_recovered']) == {'SPI1'}
 
 
 def test_reload_gives_same_accuracy(tiny):
