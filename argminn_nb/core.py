@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'to_tensor', 'batch_slices', 'atomic_path']
+__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'to_tensor', 'batch_slices', 'atomic_path']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -57,6 +57,16 @@ def eval_mode(model: torch.nn.Module, # model to put in eval mode for the durati
     model.eval()
     try: yield model
     finally: model.train(was_training)
+
+@contextlib.contextmanager
+def torch_seeded(random_state, # int, Generator or None (None: leave PyTorch's generator alone)
+                 ) -> Iterator[None]:
+    "Inside the block PyTorch's CPU generator is seeded from `random_state`; the caller's generator state is restored after."
+    if random_state is None: yield; return
+    seed = int(as_rng(random_state).integers(0, 2**63 - 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 # %% ../nbs/api/00_core.ipynb #c499a7ca
 def to_tensor(x, # array-like or tensor

@@ -219,6 +219,12 @@ def filter_pfms(model, # anything `filter_weights` accepts (ARGMINN, CNNBaseline
     return FilterPFMs(pfms, mx, thr, fraction, n_above, dead, method, frac, n_samples if method == 'sample' else None)
 
 # %% ../nbs/api/08_interpret.ipynb #9f51b856
+def _scanner_conv(model: nn.Module) -> nn.Conv1d:
+    "The model's motif-scanner Conv1d, or a ValueError."
+    conv = getattr(model, 'scanner', None)
+    if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d")
+    return conv
+
 def scanner_activations(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN, CNNBaseline, ...)
                         X, # one-hot (N, 4, L)
                         batch_size: int = 256, # sequences per pass
@@ -226,8 +232,7 @@ def scanner_activations(model: nn.Module, # a model with a `scanner` Conv1d (ARG
                         ) -> np.ndarray:
     "ReLU(scanner(X)) as a float32 array `(N, n_filters, L - w + 1)`."
     check_one_hot(X)
-    conv = getattr(model, 'scanner', None)
-    if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d")
+    conv = _scanner_conv(model)
     device = get_device(device); model.to(device)
     out = []
     with eval_mode(model), torch.no_grad():
@@ -242,8 +247,7 @@ def filter_activity(model: nn.Module, # a model with a `scanner` Conv1d
                     ) -> pd.DataFrame:
     "Per filter: fraction of positions with non-zero activation, mean and max activation over `X`."
     check_one_hot(X)
-    conv = getattr(model, 'scanner', None)
-    if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d")
+    conv = _scanner_conv(model)
     F = conv.out_channels
     nz, tot, mx, n = np.zeros(F), np.zeros(F), np.zeros(F), 0
     for sl in batch_slices(len(X), batch_size):

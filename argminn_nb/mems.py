@@ -5,7 +5,6 @@
 # %% ../nbs/api/11_mems.ipynb #be55e64e
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import time
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .core import as_rng, as_torch_generator, batch_slices, eval_mode, get_device, to_tensor
+from .core import as_rng, as_torch_generator, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot, one_hot_encode
 from .train import predict
 
@@ -34,15 +33,6 @@ __all__ = ['MEM_DEFAULTS', 'SCRAMBLER_DEFAULTS', 'DEFAULT_THRESHOLDS', 'Residual
            'plot_threshold_curves', 'plot_explanations']
 
 # %% ../nbs/api/11_mems.ipynb #c562f689
-@contextlib.contextmanager
-def _seeded(random_state):
-    "Inside the block PyTorch's CPU generator is seeded from `random_state` (caller's state restored after)."
-    if random_state is None: yield; return
-    seed = int(as_rng(random_state).integers(0, 2**63 - 1))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
 def _norm_layer(norm: str | None, channels: int) -> nn.Module:
     "A per-channel normalisation layer by name: 'instance', 'batch' or None (identity)."
     if norm is None or norm == 'none': return nn.Identity()
@@ -118,7 +108,7 @@ class ResidualClassifier(nn.Module):
         super().__init__()
         self.config = dict(channels=channels, motif_width=motif_width, n_groups=n_groups, blocks_per_group=blocks_per_group,
                            kernel_size=kernel_size, dilations=tuple(dilations), norm=norm, hidden=hidden)
-        with _seeded(random_state):
+        with torch_seeded(random_state):
             self.trunk = DilatedResidualTrunk(4, channels, n_groups, blocks_per_group, kernel_size, dilations, norm,
                                               in_kernel_size=motif_width)
             self.head = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, 1))
@@ -255,7 +245,7 @@ class MEM(nn.Module):
         self.band = kernel_band(sigma_max) if band == 'auto' else band
         self.temperature, self.n_samples = float(temperature), int(n_samples)
         self.logit_clamp, self.class_input = logit_clamp, bool(class_input)
-        with _seeded(random_state):
+        with torch_seeded(random_state):
             self.trunk = DilatedResidualTrunk(5 if class_input else 4, channels, n_groups, blocks_per_group, kernel_size,
                                               dilations, norm)
             self.head = nn.Conv1d(channels, 2, 1)
@@ -342,7 +332,7 @@ class Scrambler(nn.Module):
         bg = np.full(4, 0.25) if background is None else np.asarray(background, dtype=np.float64)
         if bg.shape != (4,) or (bg <= 0).any(): raise ValueError(f"background must be 4 positive frequencies, got {bg}")
         self.register_buffer('background', torch.tensor(bg / bg.sum(), dtype=torch.float32))
-        with _seeded(random_state):
+        with torch_seeded(random_state):
             self.trunk = DilatedResidualTrunk(5 if class_input else 4, channels, n_groups, blocks_per_group, kernel_size,
                                               dilations, norm)
             self.head = nn.Conv1d(channels, 1, 1)

@@ -5,7 +5,6 @@
 # %% ../nbs/api/05_models.ipynb #34902e3e
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import NamedTuple, Sequence
 
@@ -14,7 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import as_rng
+from .core import torch_seeded
 from .dna import check_one_hot
 
 # %% auto #0
@@ -33,14 +32,6 @@ def _as_input(model: nn.Module, X, min_length: int) -> torch.Tensor:
                          f"(width {min_length}); expected (N, 4, L) with L >= {min_length}")
     return X
 
-@contextlib.contextmanager
-def _seeded(random_state):
-    "Inside the block PyTorch's CPU generator is seeded from `random_state`; the caller's state is restored after."
-    if random_state is None: yield; return
-    seed = int(as_rng(random_state).integers(0, 2**63 - 1))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 # %% ../nbs/api/05_models.ipynb #7f93a79c
 def positional_encoding(length: int, # number of positions
@@ -143,7 +134,7 @@ class ARGMINN(nn.Module):
                            memory_dim=memory_dim, n_heads=n_heads, dropout=dropout,
                            mlp_hidden=mlp_hidden or memory_dim, pe_base=pe_base, in_channels=in_channels)
         self.n_filters, self.filter_width, self.pe_dim, self.pe_base = n_filters, filter_width, pe_dim, pe_base
-        with _seeded(random_state):
+        with torch_seeded(random_state):
             self.scanner = nn.Conv1d(in_channels, n_filters, filter_width)
             self.layers = nn.ModuleList([MemoryAttentionLayer(token_dim, memory_dim, n_heads, dropout,
                                                               mlp_hidden or memory_dim) for _ in range(n_layers)])
@@ -224,7 +215,7 @@ class CNNBaseline(nn.Module):
         self.seq_len, self.filter_width = seq_len, widths[0]
         self.config = dict(n_filters=n_filters, widths=widths, pool=pool, hidden=hidden, seq_len=seq_len,
                            in_channels=in_channels)
-        with _seeded(random_state):
+        with torch_seeded(random_state):
             convs, c = [], in_channels
             for w in widths:
                 convs.append(nn.ModuleDict(dict(conv=nn.Conv1d(c, n_filters, w), bn=nn.BatchNorm1d(n_filters))))

@@ -98,7 +98,6 @@ class SimRun:
 def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reduction, schedules, warmup_until_auroc,
                      checkpoint_dir, resume, device, verbose, settings: dict, fit_kwargs: dict) -> SimRun:
     "Train every seed on `splits` (SimSplits or PeakSplits), select on validation, test the selected model once."
-    if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     ov, l1 = schedules_for(epochs, reduction, schedules)
     sr = train_seeds(lambda s: make_model(model, random_state=s, seq_len=splits.val.X.shape[2]), splits.train, splits.val,
                      seeds=tuple(seeds), checkpoint_dir=checkpoint_dir, verbose=verbose, epochs=epochs,

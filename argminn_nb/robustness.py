@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .core import as_rng, eval_mode, get_device, to_tensor
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
+from .interpret import filter_weights
 from .motifs import Motif, scan_kernels, scan_motifs, windows_above
 from .simulate import SimConfig, SimData, eval_set, generate, get_config
 from .train import metrics_from_probs, predict
@@ -27,23 +28,6 @@ __all__ = ['GC_GRID', 'FilterKmers', 'extreme_kmers', 'AdversarialSet', 'motif_f
            'GCSweep', 'gc_sweep', 'plot_gc_sweep']
 
 # %% ../nbs/api/10_robustness.ipynb #93091957
-def _scanner_params(model) -> tuple[np.ndarray, np.ndarray]:
-    "Scanner weights `(F, 4, w)` and biases `(F,)` (float64) of a model with `.scanner`, a Conv1d, or a `(W, b)` pair."
-    if isinstance(model, (tuple, list)) and len(model) == 2:
-        W, b = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64) for v in model)
-        b = np.broadcast_to(b.reshape(-1), (len(W),)).copy() if b.size == 1 else b.reshape(-1)
-    else:
-        conv = model if isinstance(model, nn.Conv1d) else getattr(model, 'scanner', None)
-        if not isinstance(conv, nn.Conv1d):
-            raise ValueError(f"{type(model).__name__} has no motif scanner: pass a model with a `scanner` Conv1d "
-                             "(ARGMINN, CNNBaseline), a Conv1d, or a (weight, bias) pair")
-        W = conv.weight.detach().cpu().double().numpy()
-        b = conv.bias.detach().cpu().double().numpy() if conv.bias is not None else np.zeros(len(W))
-    if W.ndim != 3 or W.shape[1] != 4:
-        raise ValueError(f"scanner weights must have shape (n_filters, 4, w) with A, C, G, T on axis 1; got {W.shape}")
-    if b.shape != (len(W),): raise ValueError(f"bias must have one value per filter ({len(W)}), got shape {b.shape}")
-    return W, b
-
 @dataclass
 class FilterKmers:
     "Each filter's most- and least-activating w-mer (integer codes 0..3 = A, C, G, T) and their pre-activations."
@@ -69,7 +53,7 @@ class FilterKmers:
 def extreme_kmers(model, # model with a `scanner` Conv1d (ARGMINN, CNNBaseline), a Conv1d, or a (weight (F,4,w), bias (F,)) pair
                   ) -> FilterKmers:
     "Exact most- and least-activating w-mer of every first-layer filter (per-column argmax / argmin; ties: A<C<G<T)."
-    W, b = _scanner_params(model)
+    W, b = filter_weights(model)
     return FilterKmers(W.argmax(1), W.argmin(1), b + W.max(1).sum(1), b + W.min(1).sum(1))
 
 # %% ../nbs/api/10_robustness.ipynb #c30df7b5
