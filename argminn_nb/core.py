@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +17,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'to_tensor', 'batch_slices', 'atomic_path']
+__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'torch_threads_kept', 'to_tensor',
+           'batch_slices', 'atomic_path', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -68,6 +71,15 @@ def torch_seeded(random_state, # int, Generator or None (None: leave PyTorch's g
         torch.manual_seed(seed)
         yield
 
+# %% ../nbs/api/00_core.ipynb #dc81b020
+@contextlib.contextmanager
+def torch_threads_kept() -> Iterator[int]:
+    "Context manager: PyTorch's intra-op thread count after the block is what it was before (numba code resets it)."
+    n = torch.get_num_threads()
+    try: yield n
+    finally:
+        if torch.get_num_threads() != n: torch.set_num_threads(n)
+
 # %% ../nbs/api/00_core.ipynb #c499a7ca
 def to_tensor(x, # array-like or tensor
               dtype: torch.dtype = torch.float32, # dtype of the result
@@ -100,3 +112,23 @@ def atomic_path(path: str | os.PathLike, # final destination
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
+
+# %% ../nbs/api/00_core.ipynb #806fe449
+def save_checkpoint(obj, # tensors, numbers, strings and containers of them
+                    path: str | os.PathLike, # destination
+                    ) -> Path:
+    "`torch.save` of `obj` to `path`, atomically and byte-for-byte reproducibly."
+    buf = io.BytesIO(); torch.save(obj, buf)
+    with atomic_path(path) as tmp: tmp.write_bytes(buf.getvalue())
+    return Path(path)
+
+def load_checkpoint(path: str | os.PathLike, # a file written by `save_checkpoint` (or any weights-only torch file)
+                    map_location='cpu', # where tensors go
+                    ):
+    "`torch.load` with `weights_only=True`; a file holding other objects is refused with a ValueError, not unpickled."
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refusing to load this file: it holds objects other than tensors, numbers, strings and "
+                         f"containers of them, and unpickling those could run arbitrary code. Only load such a file with "
+                         f"torch.load(..., weights_only=False) if you trust where it came from "
+                         f"({str(e).splitlines()[0][:200]})") from None

@@ -10,7 +10,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,18 +18,20 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .core import as_rng, batch_slices, eval_mode, get_device, to_tensor
+from .core import as_rng, batch_slices, eval_mode, get_device, to_tensor, torch_threads_kept
 from .dna import ALPHABET, check_one_hot
 from .motifs import Motif, MemeFile, information_content
 from .models import ARGMINN, ARGMINNTrace
 
 # %% auto #0
-__all__ = ['MATCH_COLUMNS', 'TRACE_COLUMNS', 'SPACING_COLUMNS', 'handset_argminn', 'filter_weights', 'mean_centered',
-           'plot_filter_logos', 'FilterPFMs', 'filter_pfms', 'scanner_activations', 'filter_activity', 'bh_qvalues',
-           'tomtom_matches', 'best_matches', 'FilterMatches', 'match_filters', 'plot_filter_matches', 'motif_recovery',
-           'plot_motif_recovery', 'model_trace', 'trace_instances', 'label_hits', 'instance_recall', 'default_ks',
-           'topk_precision', 'plot_topk_precision', 'instance_spacings', 'plot_spacings', 'plot_traced_examples',
-           'planted_gaps', 'compare_spacings', 'InterpretationReport', 'interpretation_report']
+__all__ = ['MATCH_COLUMNS', 'TRACE_COLUMNS', 'TRACE_THRESHOLDS', 'SPACING_COLUMNS', 'handset_argminn', 'filter_weights',
+           'mean_centered', 'plot_filter_logos', 'FilterPFMs', 'filter_pfms', 'scanner_activations', 'filter_activity',
+           'bh_qvalues', 'tomtom_matches', 'best_matches', 'FilterMatches', 'match_filters', 'plot_filter_matches',
+           'motif_recovery', 'plot_motif_recovery', 'model_trace', 'trace_instances', 'overlap_ok', 'label_hits',
+           'instance_recall', 'default_ks', 'topk_precision', 'plot_topk_precision', 'tracing_precision_recall',
+           'plot_precision_recall', 'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps',
+           'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement', 'InterpretationReport',
+           'interpretation_report']
 
 # %% ../nbs/api/08_interpret.ipynb #357492cf
 def handset_argminn(weight, # (n_filters, 4, w) scanner weights
@@ -44,6 +46,8 @@ def handset_argminn(weight, # (n_filters, 4, w) scanner weights
     if W.ndim != 3 or W.shape[1] != 4: raise ValueError(f"weight must have shape (n_filters, 4, w), got {tuple(W.shape)}")
     if len(b) != len(W): raise ValueError(f"bias has {len(b)} values for {len(W)} filters")
     kwargs.setdefault('random_state', 0)
+    for k in ('batch_norm', 'scores', 'token_proj', 'final_norm'):   # attention wired through the keys of the raw tokens
+        kwargs.setdefault(k, ARGMINN.LEGACY_OPTIONS[k])
     model = ARGMINN(n_filters=W.shape[0], filter_width=W.shape[2], **kwargs)
     attend = list(attend) if attend is not None else [0]
     if any(not 0 <= f < len(W) for f in attend): raise ValueError(f"attend names filters outside 0..{len(W) - 1}: {attend}")
@@ -298,7 +302,8 @@ def tomtom_matches(queries, # query PFMs: FilterPFMs, Motifs, dict name -> PFM, 
     bg = [(n, p) for n, p in _as_named_pfms(background)] if background is not None else []
     names = {n for n, _ in T}
     bg = [(n, p) for n, p in bg if n not in names]
-    p, _, off, ov, st = tomtom([q for _, q in Q], [t for _, t in T] + [t for _, t in bg], n_jobs=n_jobs)
+    with torch_threads_kept():   # numba resets PyTorch's thread count (see `core.torch_threads_kept`)
+        p, _, off, ov, st = tomtom([q for _, q in Q], [t for _, t in T] + [t for _, t in bg], n_jobs=n_jobs)
     rows = []
     for i, (qn, _) in enumerate(Q):
         qv = bh_qvalues(p[i])                                                  # per query, over all its targets
@@ -499,33 +504,55 @@ def trace_instances(model: nn.Module, # ARGMINN
     return df[TRACE_COLUMNS]
 
 # %% ../nbs/api/08_interpret.ipynb #1bee0ef3
+def _check_min_overlap(min_overlap):
+    "`min_overlap` is bp (an int >= 1) or a fraction of the shorter interval (a float in (0, 1])."
+    if isinstance(min_overlap, bool) or not isinstance(min_overlap, (int, float, np.integer, np.floating)):
+        raise TypeError(f"min_overlap must be an int (bp) or a float (fraction of the shorter interval), got {min_overlap!r}")
+    if isinstance(min_overlap, (float, np.floating)):
+        if not 0 < min_overlap <= 1: raise ValueError(f"a fractional min_overlap must be in (0, 1], got {min_overlap}")
+    elif min_overlap < 1: raise ValueError(f"min_overlap must be >= 1 bp, got {min_overlap}")
+
+def overlap_ok(overlap, # bp shared by two intervals (negative: disjoint)
+               len_a, # length of the first interval
+               len_b, # length of the second interval
+               min_overlap=0.5, # bp (int >= 1) or fraction of the shorter interval (float in (0, 1])
+               ) -> np.ndarray:
+    "Whether two intervals overlap enough to be the same instance (the authors' rule: ≥ 50% of the shorter one)."
+    _check_min_overlap(min_overlap)
+    ov = np.asarray(overlap)
+    if isinstance(min_overlap, (float, np.floating)):
+        return (ov > 0) & (ov >= min_overlap * np.minimum(np.asarray(len_a), np.asarray(len_b)) - 1e-9)
+    return ov >= min_overlap
+
 def label_hits(hits: pd.DataFrame, # from `trace_instances` (seq, start, end, ...)
                instances: pd.DataFrame, # ground truth: seq, motif, start, end (e.g. `SimData.instances`)
-               min_overlap: int = 1, # bp of overlap needed to count as the same instance
+               min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
                ) -> pd.DataFrame:
     "`hits` with `true` (overlaps a planted instance), `motif` and `overlap` (of the best-overlapping instance)."
-    if min_overlap < 1: raise ValueError(f"min_overlap must be >= 1 bp, got {min_overlap}")
+    _check_min_overlap(min_overlap)
     h = hits.reset_index(drop=True).drop(columns=[c for c in ('true', 'overlap') if c in hits.columns])
     col = 'true_motif' if 'motif' in h.columns else 'motif'   # hits that name their own motif (e.g. FIMO) keep it
     h['_i'] = np.arange(len(h))
     m = h[['_i', 'seq', 'start', 'end']].merge(instances[['seq', 'motif', 'start', 'end']].rename(columns={'motif': col}),
                                                on='seq', suffixes=('', '_t'))
     m['overlap'] = np.minimum(m.end, m.end_t) - np.maximum(m.start, m.start_t)
-    m = m[m.overlap >= min_overlap].sort_values(['_i', 'overlap'], ascending=[True, False]).drop_duplicates('_i')
+    m = m[overlap_ok(m.overlap.values, (m.end - m.start).values, (m.end_t - m.start_t).values, min_overlap)]
+    m = m.sort_values(['_i', 'overlap'], ascending=[True, False]).drop_duplicates('_i')
     h = h.merge(m[['_i', col, 'overlap']], on='_i', how='left').drop(columns='_i')
     h['true'] = h[col].notna(); h[col] = h[col].fillna(''); h['overlap'] = h.overlap.fillna(0).astype(int)
     return h
 
 def instance_recall(hits: pd.DataFrame, # traced hits (seq, start, end)
                     instances: pd.DataFrame, # ground truth: seq, motif, start, end
-                    min_overlap: int = 1, # bp of overlap needed
+                    min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
                     ) -> pd.DataFrame:
     "Per planted motif: how many planted instances some traced hit overlaps (the recall side of top-k precision)."
     inst = instances.reset_index(drop=True)
     m = inst.assign(_i=np.arange(len(inst)))[['_i', 'seq', 'start', 'end']].merge(hits[['seq', 'start', 'end']], on='seq',
                                                                                    suffixes=('', '_h'))
     ov = np.minimum(m.end, m.end_h) - np.maximum(m.start, m.start_h)
-    found = np.zeros(len(inst), dtype=bool); found[m._i.values[ov.values >= min_overlap]] = True
+    ok = overlap_ok(ov.values, (m.end - m.start).values, (m.end_h - m.start_h).values, min_overlap)
+    found = np.zeros(len(inst), dtype=bool); found[m._i.values[ok]] = True
     df = inst.assign(found=found).groupby('motif', sort=False).agg(planted=('found', 'size'), found=('found', 'sum')).reset_index()
     return df.assign(recall=df.found / df.planted)
 
@@ -539,7 +566,7 @@ def default_ks(n: int, # number of hits
 def topk_precision(hits: pd.DataFrame, # ranked hits (`trace_instances`), or already labelled (`label_hits`)
                    instances: pd.DataFrame | None = None, # ground truth (needed unless `hits` has a `true` column)
                    ks: Sequence[int] | None = None, # values of k (default: `default_ks`); k > number of hits is dropped
-                   min_overlap: int = 1, # bp of overlap needed
+                   min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
                    ) -> pd.DataFrame:
     "Number and fraction of the top-k ranked hits that overlap a planted instance, for each k."
     if instances is None and 'true' not in hits:
@@ -565,6 +592,52 @@ def plot_topk_precision(curves, # DataFrame from `topk_precision`, or {label: Da
         ax.plot([0, kmax], [0, kmax], color='0.7', ls=':', lw=1, label='all true')
     else: ax.set_ylim(0, 1.02)
     ax.set_xlabel('k (top-ranked instances)'); ax.set_ylabel('precision' if kind == 'precision' else 'true instances in top k')
+    if any(curves): ax.legend(fontsize=8)
+    ax.spines[['top', 'right']].set_visible(False)
+    return ax
+
+# %% ../nbs/api/08_interpret.ipynb #9da4789c
+TRACE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+def tracing_precision_recall(hits: pd.DataFrame, # from `trace_instances` at (or below) the lowest threshold
+                             instances: pd.DataFrame, # ground truth for the traced sequences: seq, motif, start, end
+                             thresholds: Sequence[float] = TRACE_THRESHOLDS, # attention thresholds to evaluate
+                             min_overlap=0.5, # overlap rule of `label_hits`
+                             ) -> pd.DataFrame:
+    "Per attention threshold: hits kept, their precision, and the recall of the planted instances (overall and per motif)."
+    thresholds = sorted(float(t) for t in thresholds)
+    traced_at = hits.attrs.get('attention_threshold')
+    if traced_at is not None and thresholds and thresholds[0] < traced_at - 1e-12:
+        raise ValueError(f"hits were traced at attention >= {traced_at}; thresholds below it ({thresholds[0]}) would be "
+                         f"missing hits. Trace with attention_threshold={thresholds[0]}")
+    lab = label_hits(hits, instances, min_overlap) if len(hits) else hits.assign(true=pd.Series(dtype=bool))
+    motifs = list(dict.fromkeys(instances.motif))
+    rows = []
+    for t in thresholds:
+        h = lab[lab.score >= t]
+        rec = instance_recall(h, instances, min_overlap).set_index('motif')
+        row = dict(threshold=t, n_hits=int(len(h)), n_true=int(h.true.sum()),
+                   precision=float(h.true.mean()) if len(h) else float('nan'),
+                   n_planted=int(rec.planted.sum()), n_found=int(rec.found.sum()),
+                   recall=float(rec.found.sum() / rec.planted.sum()) if rec.planted.sum() else float('nan'))
+        row.update({f'recall_{m}': float(rec.recall.get(m, float('nan'))) for m in motifs})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+def plot_precision_recall(curves, # DataFrame from `tracing_precision_recall`, or {label: DataFrame}
+                          ax=None, # matplotlib axes
+                          ):
+    "Precision against recall of traced instances, one point per attention threshold (labelled)."
+    import matplotlib.pyplot as plt
+    if isinstance(curves, pd.DataFrame): curves = {'': curves}
+    if ax is None: _, ax = plt.subplots(figsize=(4, 3.2))
+    for i, (label, df) in enumerate(curves.items()):
+        ax.plot(df.recall, df.precision, marker='o', color=f'C{i}', label=label or None)
+        for r in df.itertuples():
+            if np.isfinite(r.recall) and np.isfinite(r.precision):
+                ax.annotate(f'{r.threshold:g}', (r.recall, r.precision), fontsize=6, xytext=(3, 3), textcoords='offset points')
+    ax.set_xlim(0, 1.02); ax.set_ylim(0, 1.02)
+    ax.set_xlabel('recall (planted instances found)'); ax.set_ylabel('precision (traced instances true)')
     if any(curves): ax.legend(fontsize=8)
     ax.spines[['top', 'right']].set_visible(False)
     return ax
@@ -679,6 +752,43 @@ def compare_spacings(spacings: pd.DataFrame, # from `instance_spacings` (filter 
     m = one.merge(planted_gaps(instances, motif_a, motif_b), on='seq')
     return m.assign(difference=m.traced_gap - m.planted_gap)
 
+# %% ../nbs/api/08_interpret.ipynb #1f7fa90f
+def simulated_gaps(config, # a `simulate.SimConfig`
+                   motif_a: str, # one motif
+                   motif_b: str, # the other motif
+                   ) -> tuple[int, ...]:
+    "The gaps (bp) a simulation plants between consecutive instances of two motifs (either order), sorted."
+    out = set()
+    for _, arr in list(config.positives) + list(config.negatives):
+        for j, g in enumerate(arr.gaps):
+            if {arr.motifs[j], arr.motifs[j + 1]} == {motif_a, motif_b}: out |= set(int(v) for v in g)
+    return tuple(sorted(out))
+
+class SpacingAgreement(NamedTuple):
+    "How well traced spacings between two filters reproduce the planted ones."
+    n_pairs: int # traced pairs of hits
+    offsets: dict # order ('a..b' / 'b..a') -> filter offset: the most common traced − planted gap
+    in_set: float # fraction of traced pairs whose gap − offset is a simulated gap (NaN without pairs)
+    exact: float # fraction of traced pairs in one-pair sequences whose gap − offset is that sequence's planted gap
+
+def spacing_agreement(spacings: pd.DataFrame, # from `instance_spacings` (filter coordinates)
+                      instances: pd.DataFrame, # ground truth of the same sequences
+                      motif_a: str, # motif of filter a
+                      motif_b: str, # motif of filter b
+                      gaps: Sequence[int], # the simulated gap set (`simulated_gaps`)
+                      ) -> SpacingAgreement:
+    "Fraction of traced spacings that fall in the simulated set, and that equal the planted gap, after the filters' offset."
+    if len(spacings) == 0: return SpacingAgreement(0, {}, float('nan'), float('nan'))
+    m = spacings.merge(planted_gaps(instances, motif_a, motif_b), on='seq', how='left')
+    diff = m.gap - m.planted_gap
+    offsets = {o: int(d.mode().iloc[0]) for o, d in diff.groupby(m.order) if d.notna().any()}
+    off = m.order.map(offsets)
+    corrected = m.gap - off
+    in_set = float(np.mean(corrected.isin(list(gaps)) & off.notna()))
+    known = m.planted_gap.notna() & off.notna()
+    exact = float((corrected[known] == m.planted_gap[known]).mean()) if known.any() else float('nan')
+    return SpacingAgreement(int(len(m)), offsets, in_set, exact)
+
 # %% ../nbs/api/08_interpret.ipynb #60318f50
 @dataclass
 class InterpretationReport:
@@ -705,6 +815,15 @@ def _unpack_data(data, motifs):
         return data[0], np.asarray(data[1]), (data[2] if len(data) == 3 else None), motifs
     raise TypeError(f"data must be a SimData or an (X, y) / (X, y, instances) tuple, got {type(data).__name__}")
 
+def _gap_text(gaps) -> str:
+    "A gap set as text: '7-9', '2, 6-11'."
+    g, parts, i = sorted(gaps), [], 0
+    while i < len(g):
+        j = i
+        while j + 1 < len(g) and g[j + 1] == g[j] + 1: j += 1
+        parts.append(str(g[i]) if i == j else f'{g[i]}-{g[j]}'); i = j + 1
+    return ', '.join(parts)
+
 def _md_table(df: pd.DataFrame) -> str:
     "A Markdown table (numbers to 3 significant digits)."
     fmt = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
@@ -729,11 +848,13 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                           q_threshold: float = 0.05, # a filter "matches" a motif when q < this
                           random_state=0, # choice of example sequences
                           link_prefix: str = '', # prefix of figure links in the Markdown (e.g. 'interpretation/')
+                          attention_threshold: float = 0.9, # attention weight that calls an instance (paper: 0.9)
                           ) -> InterpretationReport:
     "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
     import matplotlib.pyplot as plt
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     X, y, inst, motifs = _unpack_data(data, motifs)
+    cfg = getattr(data, 'config', None)
     check_one_hot(X)
     if motifs is None:
         from argminn_nb.motifs import jaspar_motifs
@@ -788,13 +909,16 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     if n_trace is not None: pos = pos[:n_trace]
     if len(pos) == 0: raise ValueError("data has no positive sequences to trace")
     Xp = X[pos]
-    hits = trace_instances(model, Xp)
+    hits_low = trace_instances(model, Xp, attention_threshold=min(min(TRACE_THRESHOLDS), attention_threshold))
+    hits = hits_low[hits_low.score >= attention_threshold].reset_index(drop=True)
+    hits['rank'] = np.arange(1, len(hits) + 1)
+    hits.attrs = dict(hits_low.attrs, attention_threshold=float(attention_threshold))
     hits.insert(1, 'data_index', pos[hits.seq.values])
     names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < q_threshold}
     rep.metrics.update(n_traced_sequences=int(len(pos)), n_traced_instances=int(len(hits)),
                        sequences_with_instances=float(hits.seq.nunique() / len(pos)))
     md += ['### Motif instances traced through attention', '',
-           f"{len(hits)} instances traced in {len(pos)} positive sequences (attention ≥ 0.9, activation ≥ batch mean); "
+           f"{len(hits)} instances traced in {len(pos)} positive sequences (attention ≥ {attention_threshold:g}, activation ≥ batch mean); "
            f"{hits.seq.nunique()} sequences have at least one.", '']
     inst_p = None
     if inst is not None:
@@ -810,6 +934,20 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                                precision_at={int(k): float(p) for k, p in zip(pk.k, pk.precision)})
             md += [f"Top-k precision against the planted instances: {pk.precision.iloc[-1]:.3f} over all "
                    f"{int(pk.k.iloc[-1])} traced instances.", '', f'![top-k precision]({link_prefix}topk_precision.png)', '']
+        pr = tracing_precision_recall(hits_low, inst_p, thresholds=sorted(set(TRACE_THRESHOLDS) | {float(attention_threshold)}))
+        rep.tables['tracing_precision_recall'] = pr
+        at = pr[np.isclose(pr.threshold, attention_threshold)].iloc[0]
+        rep.metrics.update(recall=float(at.recall), precision=float(at.precision),
+                           precision_recall={f'{r.threshold:g}': dict(precision=float(r.precision), recall=float(r.recall))
+                                             for r in pr.itertuples()})
+        ax = plot_precision_recall({type(model).__name__ + ' attention tracing': pr})
+        ax.set_title('traced instances vs planted ones, per attention threshold', fontsize=9)
+        rep.figures['tracing_precision_recall'] = _save_fig(ax.figure, out / 'tracing_precision_recall.png')
+        md += [f"At attention ≥ {attention_threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
+               f"instances are planted ones) and recall {at.recall:.3f} ({int(at.n_found)} of {int(at.n_planted)} planted "
+               f"instances found); a hit is an overlap of at least half of the shorter interval. Other thresholds:", '',
+               _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',
+               f'![precision and recall]({link_prefix}tracing_precision_recall.png)', '']
         # syntax between every pair of the dataset's motifs
         ms = [m for m in relevant if m in set(inst_p.motif)]
         for a, b in itertools.combinations(ms, 2):
@@ -830,6 +968,12 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                 shift = int(cmp_.difference.mode().iloc[0])
                 rep.metrics[f'spacing_{a}_{b}'] = dict(n_pairs=int(len(spc)), shift=shift,
                                                        consistent=float((cmp_.difference == shift).mean()))
+                gaps = simulated_gaps(cfg, a, b) if cfg is not None else ()
+                if gaps:
+                    ag = spacing_agreement(spc, inst_p, a, b, gaps)
+                    rep.metrics[f'spacing_{a}_{b}'].update(in_simulated_set=ag.in_set, simulated_gaps=list(gaps))
+                    md += [f"{a}–{b}: {ag.in_set:.0%} of {ag.n_pairs} traced pairs are a simulated gap apart "
+                           f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
             md += [f"![spacing {a}-{b}]({link_prefix}spacing_{a}_{b}.png)", '']
     rep.tables['traced_instances'] = hits
     # examples

@@ -17,8 +17,8 @@ from .core import torch_seeded
 from .dna import check_one_hot
 
 # %% auto #0
-__all__ = ['positional_encoding', 'MemoryAttentionLayer', 'ARGMINNTrace', 'LogitsAndActivations', 'ARGMINN', 'scanner_weights',
-           'CNNBaseline']
+__all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'positional_encoding', 'MemoryAttentionLayer', 'ARGMINNTrace',
+           'LogitsAndActivations', 'ARGMINN', 'scanner_weights', 'CNNBaseline']
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
 def _as_input(model: nn.Module, X, min_length: int) -> torch.Tensor:
@@ -47,22 +47,26 @@ def positional_encoding(length: int, # number of positions
     return P
 
 # %% ../nbs/api/05_models.ipynb #c5e2198d
+SCORE_KINDS = ('key', 'value')
+
 class MemoryAttentionLayer(nn.Module):
-    "One ARGMINN attention layer: a single query from the memory stream, keys/values from the tokens."
+    "One ARGMINN attention layer: a single query from the memory stream, scored against the tokens, weighting their values."
     def __init__(self,
-                 token_dim: int, # dimension of a token (n_filters + pe_dim)
+                 token_dim: int, # dimension of a token (n_filters + pe_dim, or the projection's width)
                  memory_dim: int = 128, # dimension of the memory stream
                  n_heads: int = 4, # attention heads; must divide token_dim
                  dropout: float = 0.1, # dropout on scores, after the output projection, in the MLP and after it
                  mlp_hidden: int = 128, # hidden width of the 2-layer MLP
+                 scores: str = 'key', # 'key': q·(W_K t) as in the paper; 'value': q·(W_V t), no key projection (authors' code)
                  ):
         super().__init__()
         if token_dim % n_heads:
             raise ValueError(f"token dimension {token_dim} (n_filters + pe_dim) is not divisible by n_heads={n_heads}; "
                              f"choose n_heads among {[h for h in range(1, token_dim + 1) if token_dim % h == 0]}")
-        self.n_heads, self.d_head = n_heads, token_dim // n_heads
+        if scores not in SCORE_KINDS: raise ValueError(f"scores must be one of {SCORE_KINDS}, got {scores!r}")
+        self.n_heads, self.d_head, self.scores = n_heads, token_dim // n_heads, scores
         self.query = nn.Linear(memory_dim, token_dim)
-        self.key = nn.Linear(token_dim, token_dim)
+        if scores == 'key': self.key = nn.Linear(token_dim, token_dim)
         self.value = nn.Linear(token_dim, token_dim)
         self.score_dropout = nn.Dropout(dropout)
         self.out = nn.Linear(token_dim, token_dim)
@@ -73,28 +77,34 @@ class MemoryAttentionLayer(nn.Module):
         self.mlp_dropout = nn.Dropout(dropout)
         self.mlp_norm = nn.LayerNorm(memory_dim)
 
+    @property
+    def score_projection(self) -> nn.Linear:
+        "The projection the query is scored against: the keys (paper) or the values (authors' code)."
+        return self.key if self.scores == 'key' else self.value
+
     def forward(self,
                 tokens: torch.Tensor, # (N, P, token_dim)
                 memory: torch.Tensor, # (N, memory_dim)
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         "The memory update `(N, memory_dim)` and the attention weights `(N, n_heads, P)`."
         N, P, T = tokens.shape
-        h, dh = self.n_heads, self.d_head
+        h, dh, S = self.n_heads, self.d_head, self.score_projection
         q = self.query(memory).view(N, h, dh)
-        qk = torch.einsum('nhd,hdc->nhc', q, self.key.weight.view(h, dh, T))     # W_K^T q per head
-        qb = (q * self.key.bias.view(h, dh)).sum(-1, keepdim=True)                # b_K . q per head
-        scores = (torch.bmm(qk, tokens.transpose(1, 2)) + qb) / math.sqrt(dh)    # = (W_K t_p + b_K) . q
+        qk = torch.einsum('nhd,hdc->nhc', q, S.weight.view(h, dh, T))            # W_S^T q per head (S = K or V)
+        qb = (q * S.bias.view(h, dh)).sum(-1, keepdim=True)                      # b_S . q per head
+        scores = (torch.bmm(qk, tokens.transpose(1, 2)) + qb) / math.sqrt(dh)    # = (W_S t_p + b_S) . q
         attn = torch.softmax(self.score_dropout(scores), dim=-1)                 # (N, h, P)
         pooled = torch.bmm(attn, tokens)                                          # sum_p a_p t_p, (N, h, T)
         ctx = torch.einsum('nhc,hdc->nhd', pooled, self.value.weight.view(h, dh, T)) + self.value.bias.view(h, dh)
         h = self.out_norm(self.out_dropout(self.out(ctx.reshape(N, -1))))          # = sum_p a_p (W_V t_p + b_V)
         return self.mlp_norm(self.mlp_dropout(self.mlp(h))), attn
 
+
 # %% ../nbs/api/05_models.ipynb #15ecbd5b
 class ARGMINNTrace(NamedTuple):
     "Prediction plus what ARGMINN's prediction is built from."
     probs: torch.Tensor # (N,) predicted probabilities
-    activations: torch.Tensor # (N, n_filters, L - w + 1) motif-scanner activations (after ReLU)
+    activations: torch.Tensor # (N, n_filters, L - w + 1) motif-scanner activations (after ReLU, before any scanner BatchNorm)
     attention: torch.Tensor # (N, n_layers, n_heads, L - w + 1) attention weights (after softmax)
 
 class LogitsAndActivations(NamedTuple):
@@ -106,6 +116,8 @@ class LogitsAndActivations(NamedTuple):
 class ARGMINN(nn.Module):
     "Mechanistically interpretable network: motif scanner, then memory-stream attention (Tseng et al.)."
     scanner_regularized = True  # the training loop applies the filter-overlap and L1 losses by default
+    # options added after the first model files were written, with the value those files were built with
+    LEGACY_OPTIONS = dict(batch_norm=False, scores='key', token_proj=None, final_norm=False)
 
     def __init__(self,
                  n_filters: int = 8, # motif-scanner filters
@@ -113,11 +125,15 @@ class ARGMINN(nn.Module):
                  pe_dim: int = 16, # positional-encoding dimension (even; 0 for none)
                  n_layers: int = 2, # memory-stream attention layers
                  memory_dim: int = 128, # memory-stream dimension
-                 n_heads: int = 4, # attention heads; must divide n_filters + pe_dim
-                 dropout: float = 0.1, # dropout rate everywhere in the syntax builder
+                 n_heads: int = 4, # attention heads; must divide the token dimension
+                 dropout: float = 0.0, # dropout rate everywhere in the syntax builder (paper: 0.1; authors' code and default: 0)
                  mlp_hidden: int | None = None, # hidden width of each layer's MLP (None: memory_dim)
                  pe_base: float = 10000.0, # wavelength base of the positional encoding
                  in_channels: int = 4, # input channels (A, C, G, T)
+                 batch_norm: bool = True, # BatchNorm1d over the filters after the scanner ReLU, feeding the tokens (authors' code; paper text: none)
+                 scores: str = 'key', # attention scores against 'key' (paper) or 'value' (authors' code)
+                 token_proj: int | None = None, # width of a linear projection of the tokens before the layers (None: none; code: 32)
+                 final_norm: bool = False, # LayerNorm on the memory before the head (authors' code)
                  random_state=None, # seed for parameter initialisation (None: PyTorch's global generator)
                  ):
         super().__init__()
@@ -126,18 +142,26 @@ class ARGMINN(nn.Module):
             if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
         if pe_dim < 0 or pe_dim % 2: raise ValueError(f"pe_dim must be a non-negative even number, got {pe_dim}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        token_dim = n_filters + pe_dim
+        if scores not in SCORE_KINDS: raise ValueError(f"scores must be one of {SCORE_KINDS}, got {scores!r}")
+        if token_proj is not None and int(token_proj) < 1: raise ValueError(f"token_proj must be >= 1 or None, got {token_proj}")
+        token_dim = n_filters + pe_dim if token_proj is None else int(token_proj)
         if token_dim % n_heads:
-            raise ValueError(f"token dimension n_filters + pe_dim = {n_filters} + {pe_dim} = {token_dim} is not divisible "
-                             f"by n_heads={n_heads}; change n_heads, n_filters or pe_dim")
+            what = f"n_filters + pe_dim = {n_filters} + {pe_dim} = {token_dim}" if token_proj is None else f"token_proj = {token_dim}"
+            raise ValueError(f"token dimension {what} is not divisible by n_heads={n_heads}; "
+                             f"change n_heads, {'n_filters or pe_dim' if token_proj is None else 'token_proj'}")
         self.config = dict(n_filters=n_filters, filter_width=filter_width, pe_dim=pe_dim, n_layers=n_layers,
                            memory_dim=memory_dim, n_heads=n_heads, dropout=dropout,
-                           mlp_hidden=mlp_hidden or memory_dim, pe_base=pe_base, in_channels=in_channels)
+                           mlp_hidden=mlp_hidden or memory_dim, pe_base=pe_base, in_channels=in_channels,
+                           batch_norm=bool(batch_norm), scores=scores,
+                           token_proj=None if token_proj is None else int(token_proj), final_norm=bool(final_norm))
         self.n_filters, self.filter_width, self.pe_dim, self.pe_base = n_filters, filter_width, pe_dim, pe_base
         with torch_seeded(random_state):
             self.scanner = nn.Conv1d(in_channels, n_filters, filter_width)
+            self.scanner_norm = nn.BatchNorm1d(n_filters) if batch_norm else None
+            self.token_projection = None if token_proj is None else nn.Linear(n_filters + pe_dim, token_dim)
             self.layers = nn.ModuleList([MemoryAttentionLayer(token_dim, memory_dim, n_heads, dropout,
-                                                              mlp_hidden or memory_dim) for _ in range(n_layers)])
+                                                              mlp_hidden or memory_dim, scores) for _ in range(n_layers)])
+            self.memory_norm = nn.LayerNorm(memory_dim) if final_norm else None
             self.head = nn.Linear(memory_dim, 1)
         self.register_buffer('m0', torch.ones(memory_dim))  # fixed initial memory: ones, never trained
         self._pe_cache: dict = {}
@@ -149,20 +173,23 @@ class ARGMINN(nn.Module):
 
     def _run(self, X) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         X = _as_input(self, X, self.filter_width)
-        A = F.relu(self.scanner(X))                                  # (N, n_f, P)
+        A = F.relu(self.scanner(X))                                  # (N, n_f, P): what losses and read-outs use
+        H = A if self.scanner_norm is None else self.scanner_norm(A) # what the attention layers see
         N, _, P = A.shape
-        tokens = A.transpose(1, 2)                                    # (N, P, n_f)
+        tokens = H.transpose(1, 2)                                    # (N, P, n_f)
         if self.pe_dim: tokens = torch.cat([tokens, self._pe(P, A.device).expand(N, P, self.pe_dim)], dim=2)
+        if self.token_projection is not None: tokens = self.token_projection(tokens)
         m = self.m0.expand(N, -1)
         attn = []
         for layer in self.layers:                                     # keys/values always from the same tokens
             upd, w = layer(tokens, m)
             m = m + upd; attn.append(w)
+        if self.memory_norm is not None: m = self.memory_norm(m)
         return self.head(m).squeeze(-1), A, torch.stack(attn, dim=1)
 
     def logits(self,
                X, # one-hot (N, 4, L)
-               return_activations: bool = False, # also return the motif-scanner activations
+               return_activations: bool = False, # also return the motif-scanner activations (after ReLU, before any BatchNorm)
                ):
         "Pre-sigmoid outputs `(N,)` (with the activations as `LogitsAndActivations` if asked)."
         z, A, _ = self._run(X)
@@ -170,7 +197,7 @@ class ARGMINN(nn.Module):
 
     def forward(self,
                 X, # one-hot (N, 4, L)
-                return_trace: bool = False, # also return activations and attention weights
+                return_trace: bool = False, # also return activations (before any BatchNorm) and attention weights
                 ):
         "Probabilities `(N,)`, or an `ARGMINNTrace` with activations and attention weights."
         z, A, attn = self._run(X)
@@ -181,6 +208,7 @@ class ARGMINN(nn.Module):
         "Motif-scanner weights `(n_filters, 4, filter_width)` as a NumPy array."
         return scanner_weights(self)
 
+
 # %% ../nbs/api/05_models.ipynb #8d8dab06
 def scanner_weights(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN, CNNBaseline, ...)
                     ) -> np.ndarray:
@@ -190,6 +218,10 @@ def scanner_weights(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN
         raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d attribute; "
                          "scanner_weights needs ARGMINN, CNNBaseline or a model that exposes its first conv as `.scanner`")
     return conv.weight.detach().cpu().numpy().astype(np.float32)
+
+# %% ../nbs/api/05_models.ipynb #e5e0355c
+AUTHORS_CODE_OPTIONS = dict(batch_norm=True, scores='value', token_proj=32, final_norm=True, n_layers=4,
+                            mlp_hidden=32, dropout=0.0)
 
 # %% ../nbs/api/05_models.ipynb #0a3fe6d1
 class CNNBaseline(nn.Module):

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .core import atomic_path, get_device
+from .core import atomic_path, get_device, load_checkpoint, save_checkpoint
 from .losses import (DEFAULT_REDUCTION, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
                                ReferenceOverlapSchedule, default_schedules)
 from .models import ARGMINN, CNNBaseline, scanner_weights
@@ -27,8 +27,8 @@ from .train import Metrics, SeedsResult, evaluate, plot_history, train_seeds
 
 # %% auto #0
 __all__ = ['MODELS', 'CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'make_model', 'save_model', 'load_model', 'schedules_for',
-           'SimRun', 'train_on_simulation', 'train_on_peaks', 'run_jobs', 'filter_logo_figure', 'PipelineResult',
-           'run_pipeline']
+           'SimRun', 'train_on_simulation', 'train_on_peaks', 'run_jobs', 'batch_stat_accuracy', 'run_summary',
+           'run_records', 'filter_logo_figure', 'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/api/12_pipeline.ipynb #eafca477
 MODELS = ('argminn', 'cnn')
@@ -47,20 +47,20 @@ def save_model(model: nn.Module, # ARGMINN or CNNBaseline (anything with a `conf
                path, # destination file
                **extra, # more entries to store (e.g. metrics)
                ) -> Path:
-    "Write weights, class name and configuration atomically to `path`."
-    with atomic_path(path) as tmp:
-        torch.save(dict(model_class=type(model).__name__, config=getattr(model, 'config', {}),
-                        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra), tmp)
-    return Path(path)
+    "Write weights, class name and configuration atomically (and reproducibly: same model, same bytes) to `path`."
+    return save_checkpoint(dict(model_class=type(model).__name__, config=getattr(model, 'config', {}),
+                                state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra), path)
 
 def load_model(path, # file written by `save_model` / `run_pipeline` (model.pt)
                device=None, # None: CUDA if available, else CPU
                ) -> nn.Module:
     "Rebuild a saved ARGMINN / CNNBaseline, weights loaded, in eval mode."
-    ck = torch.load(path, map_location='cpu', weights_only=False)
+    ck = load_checkpoint(path)                 # weights only: a file that would run code on loading is refused
     cls = {'ARGMINN': ARGMINN, 'CNNBaseline': CNNBaseline}.get(ck.get('model_class'))
     if cls is None: raise ValueError(f"{path} holds a {ck.get('model_class')!r}; load_model rebuilds ARGMINN or CNNBaseline")
-    model = cls(**ck['config']); model.load_state_dict(ck['state_dict'])
+    config = ck['config']
+    if cls is ARGMINN: config = {**ARGMINN.LEGACY_OPTIONS, **config}   # files written before an option existed
+    model = cls(**config); model.load_state_dict(ck['state_dict'])
     return model.to(get_device(device)).eval()
 
 # %% ../nbs/api/12_pipeline.ipynb #d0f4ab75
@@ -96,10 +96,12 @@ class SimRun:
         return float(sum(r.history.seconds.sum() for r in self.seeds.results.values()))
 
 def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reduction, schedules, warmup_until_auroc,
-                     checkpoint_dir, resume, device, verbose, settings: dict, fit_kwargs: dict) -> SimRun:
+                     checkpoint_dir, resume, device, verbose, settings: dict, fit_kwargs: dict,
+                     model_options: dict | None = None) -> SimRun:
     "Train every seed on `splits` (SimSplits or PeakSplits), select on validation, test the selected model once."
     ov, l1 = schedules_for(epochs, reduction, schedules)
-    sr = train_seeds(lambda s: make_model(model, random_state=s, seq_len=splits.val.X.shape[2]), splits.train, splits.val,
+    opts = dict(model_options or {})
+    sr = train_seeds(lambda s: make_model(model, random_state=s, seq_len=splits.val.X.shape[2], **opts), splits.train, splits.val,
                      seeds=tuple(seeds), checkpoint_dir=checkpoint_dir, verbose=verbose, epochs=epochs,
                      overlap_schedule=ov, l1_schedule=l1, reduction=reduction, warmup_until_auroc=warmup_until_auroc,
                      resume=resume, device=device, **fit_kwargs)
@@ -109,7 +111,7 @@ def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reductio
                     overlap_schedule=repr(ov) if model == 'argminn' else None,
                     l1_schedule=repr(l1) if model == 'argminn' else None,
                     warmup_until_auroc=warmup_until_auroc if model == 'argminn' else None,
-                    **{k: repr(v) for k, v in fit_kwargs.items()})
+                    model_options=opts, **{k: repr(v) for k, v in fit_kwargs.items()})
     return SimRun(name, model, sr, test, splits, settings)
 
 def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal_gata', 'e2f6', 'rest', ...)
@@ -126,6 +128,7 @@ def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal
                         resume: bool = False, # pick up finished/interrupted runs from checkpoint_dir
                         device=None, # None: CUDA if available, else CPU
                         verbose: bool = True, # progress bars and per-seed lines
+                        model_options: dict | None = None, # constructor arguments of the model (e.g. `models.AUTHORS_CODE_OPTIONS`)
                         **fit_kwargs, # more arguments for `fit` (lr, early_stopping, grad_clip, warmup_min_gain, ...)
                         ) -> SimRun:
     "Train `model` on a simulated dataset over several seeds (selection on validation) and test the selected one."
@@ -134,7 +137,7 @@ def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal
     return _train_on_splits(dataset, splits, model, epochs, seeds, reduction, schedules, warmup_until_auroc,
                             checkpoint_dir, resume, device, verbose,
                             dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=eval_batches,
-                                 data_seed=data_seed), fit_kwargs)
+                                 data_seed=data_seed), fit_kwargs, model_options)
 
 def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_peaks`)
                    genome, # genome FASTA (with or without .fai; pyfaidx builds it) or a `genome.Genome`
@@ -152,6 +155,7 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                    verbose: bool = True, # progress bars and per-seed lines
                    name: str | None = None, # name in the report (default: the peak file's name)
                    split_kwargs: dict | None = None, # more `genome.make_peak_splits` options (val_chroms, test_chroms, n_val, ...)
+                   model_options: dict | None = None, # constructor arguments of the model
                    **fit_kwargs, # more arguments for `fit`
                    ) -> SimRun:
     "As `train_on_simulation`, on ChIP-seq peaks: windows from `genome`, chromosome splits (SPEC §8)."
@@ -165,10 +169,13 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                             dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=None, data_seed=data_seed,
                                  peaks=str(peaks) if isinstance(peaks, (str, os.PathLike)) else None,
                                  genome=str(genome) if isinstance(genome, (str, os.PathLike)) else None,
-                                 n_val=len(splits.val), n_test=len(splits.test)), fit_kwargs)
+                                 n_val=len(splits.val), n_test=len(splits.test)), fit_kwargs, model_options)
 
 # %% ../nbs/api/12_pipeline.ipynb #b256e12a
 def _init_worker(threads: int):
+    "Worker set-up: `threads` PyTorch threads, and no more for numba (memelite's TOMTOM) or OpenMP, whose idle threads would otherwise spin beside the training."
+    os.environ['NUMBA_NUM_THREADS'] = str(threads)      # read when numba is first imported, i.e. at the first TOMTOM call
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     torch.set_num_threads(threads)
 
 def _run_job(job: dict) -> SimRun:
@@ -194,6 +201,120 @@ def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation`
         futs = {ex.submit(_run_job, j): i for i, j in enumerate(jobs)}
         for f in cf.as_completed(futs): done(futs[f], f.result())
     return out
+
+# %% ../nbs/api/12_pipeline.ipynb #9f4d9d24
+def batch_stat_accuracy(model: nn.Module, # a model with BatchNorm layers
+                        data, # (X, y) pair or object with .X and .y
+                        batch_size: int = 128, # sequences per batch (shuffled, so classes mix as in training)
+                        device=None, # None: CUDA if available, else CPU
+                        random_state=0, # seed of the shuffle
+                        ) -> float:
+    "Accuracy with every BatchNorm using its batch's statistics (train mode, dropout off), as code that never calls `eval()` measures it."
+    import copy
+    X, y = (data.X, data.y) if hasattr(data, 'X') else data
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32); y = np.asarray(y, dtype=np.float64)
+    m = copy.deepcopy(model).to(get_device(device)).eval()        # a copy: train-mode BatchNorm updates running stats
+    for mod in m.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm): mod.train()
+    order = np.random.default_rng(random_state).permutation(len(X))
+    dev = next(m.parameters()).device
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(X), batch_size):
+            idx = order[i:i + batch_size]
+            p = m(X[idx].to(dev))
+            p = (p.probs if hasattr(p, 'probs') else p).float().cpu().numpy().ravel()
+            correct += int(((p >= 0.5) == (y[idx] >= 0.5)).sum())
+    return correct / len(X)
+
+def _background_motifs(background):
+    "TOMTOM background targets from a name ('jaspar', 'builtin') or as given."
+    from argminn_nb.motifs import builtin_motifs, jaspar_motifs
+    if background == 'jaspar': return jaspar_motifs()
+    if background == 'builtin': return builtin_motifs()
+    return background
+
+def run_summary(run: SimRun, # a finished training run
+                background='jaspar', # TOMTOM background targets for the statistics: 'jaspar', 'builtin', None or motifs
+                q_threshold: float = 0.05, # a planted motif is recovered when a live filter matches it with q below this
+                activity_sequences: int = 512, # validation sequences on which a filter must fire to count as live
+                device=None, # None: CUDA if available, else CPU
+                ) -> dict:
+    "JSON-able headline numbers of every seed of a run: accuracies, when it learnt, live filters and planted motifs recovered."
+    from argminn_nb.interpret import match_filters
+    bg = _background_motifs(background)
+    motifs = run.splits.test.config.motifs if hasattr(run.splits.test, 'config') else None
+    seeds = {}
+    for s, tr in run.seeds.results.items():
+        h = tr.history
+        learnt = h.epoch[h.val_accuracy > 0.6] if 'val_accuracy' in h else []
+        rec = dict(val_accuracy=float(tr.best_val_accuracy), val_loss=float(tr.best_val_loss), best_epoch=int(tr.best_epoch),
+                   epochs_run=len(h), stopped_early=bool(tr.stopped_early), minutes=float(h.seconds.sum() / 60),
+                   test_accuracy=float(evaluate(tr.model, run.splits.test, device=device).accuracy),
+                   first_epoch_val_acc_over_60=int(learnt.iloc[0]) if len(learnt) else None,
+                   regularisers_held_epochs=int((h.epoch - h.schedule_epoch).max()) if 'schedule_epoch' in h else 0,
+                   val_accuracy_curve=[round(float(v), 4) for v in h.val_accuracy] if 'val_accuracy' in h else [])
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in tr.model.modules()):
+            rec['test_accuracy_batch_stats'] = batch_stat_accuracy(tr.model, run.splits.test, device=device)
+        if motifs:
+            fm = match_filters(tr.model, motifs, X=run.splits.val.X[:activity_sequences], background=bg)
+            live = fm.table[~fm.table.dead]
+            hit = live[live.neg_log10_q > -np.log10(q_threshold)]
+            rec.update(live_filters=int(len(live)), recovered=sorted(set(hit.best_match) & set(motifs)),
+                       missed=[m for m in motifs if m not in set(hit.best_match)], unmatched_live=int(len(live) - len(hit)),
+                       filters={int(r.filter): dict(match=r.best_match, neg_log10_q=round(float(r.neg_log10_q), 2))
+                                for r in live.itertuples()})
+        seeds[int(s)] = rec
+    return dict(dataset=run.dataset, model=run.model_kind, selected_seed=int(run.seeds.best_seed),
+                test_accuracy=float(run.test.accuracy), seeds=seeds)
+
+def _jsonable(v):
+    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None: return v
+    if isinstance(v, (np.integer, np.floating)): return v.item()
+    return str(v)
+
+def _record_job(args) -> dict:
+    "Worker: train one job (resuming its checkpoints), summarise it, write the record atomically."
+    job, path, background = args
+    text = json.dumps(dict(job=_jsonable(job), summary=_jsonable(run_summary(_run_job(job), background=background))),
+                      indent=1, sort_keys=True) + '\n'
+    with atomic_path(path) as tmp: Path(tmp).write_text(text)
+    return json.loads(text)                                    # exactly what a later read gives
+
+def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation` (one job per name)
+                record_dir, # folder of <name>.json records; a record whose job is unchanged is read, not retrained
+                workers: int = 1, # parallel processes
+                threads: int = 1, # PyTorch threads per process
+                background='jaspar', # TOMTOM background for `run_summary`
+                verbose: bool = True, # a line per finished job
+                ) -> dict:
+    "Run jobs that have no up-to-date record (checkpointed, resumable), summarise each as it finishes; name -> record."
+    import concurrent.futures as cf, multiprocessing as mp
+    record_dir = Path(record_dir); out, todo = {}, []
+    for name, job in jobs.items():
+        if '/' in name or name.startswith('.'): raise ValueError(f"job names become file names; {name!r} is not a plain name")
+        p = record_dir / f'{name}.json'
+        rec = json.loads(p.read_text()) if p.exists() else None
+        if rec is not None and rec.get('job') == _jsonable(job): out[name] = rec
+        else: todo.append((name, (job, p, background)))
+    if verbose: print(f"{len(out)} of {len(jobs)} jobs already have a record; running {len(todo)}", flush=True)
+    t0 = time.time()
+    def done(name, rec):
+        out[name] = rec
+        if verbose:
+            s = rec['summary']
+            print(f"[{time.time() - t0:6.0f}s] {name}: test accuracy {s['test_accuracy']:.4f}", flush=True)
+    if workers <= 1 or len(todo) <= 1:
+        for name, a in todo: done(name, _record_job(a))
+    else:
+        with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker,
+                                    initargs=(threads,)) as ex:
+            futs = {ex.submit(_record_job, a): name for name, a in todo}
+            for f in cf.as_completed(futs): done(futs[f], f.result())
+    return {name: out[name] for name in jobs}
+
 
 # %% ../nbs/api/12_pipeline.ipynb #8764f574
 def filter_logo_figure(model: nn.Module, # a model with a `scanner` Conv1d
@@ -334,6 +455,8 @@ def _write_report(out: Path, m: dict, run: SimRun, interp=None) -> Path:
         lines.append(f"- Filter-overlap loss `{s['reduction']}`, λ_o {s['overlap_schedule']}, λ_l {s['l1_schedule']}; "
                      f"schedules held at their start until validation AUROC ≥ {s['warmup_until_auroc']} "
                      f"(held {m['regularizer_delay_epochs']} epoch(s)).")
+    cfg = getattr(run.model, 'config', None)
+    if cfg: lines.append(f"- Model `{type(run.model).__name__}`: " + ', '.join(f'{k}={v}' for k, v in cfg.items()) + '.')
     lines += [f"- Device {m['device']} ({m['torch_threads']} threads); wall time {m['wall_seconds']:.0f} s.", '',
               '## Seeds', '', seeds.to_markdown(index=False) if _has_tabulate() else seeds.to_string(index=False), '',
               '## Training curves', '', '![training curves](training_curves.png)', '',

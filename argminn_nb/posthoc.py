@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
-from .core import batch_slices, eval_mode, get_device, as_rng
+from .core import batch_slices, eval_mode, get_device, as_rng, torch_threads_kept
 from .dna import check_one_hot, dinucleotide_shuffle
 from .motifs import Motif, information_content
 from .interpret import tomtom_matches, best_matches, topk_precision, filter_pfms, trace_instances
@@ -292,14 +292,6 @@ def _empty_modisco(note: str, settings: dict) -> ModiscoResult:
     return ModiscoResult(pd.DataFrame(columns=MODISCO_COLUMNS), {}, {}, {},
                          pd.DataFrame(columns=['pattern', 'seq', 'start', 'end', 'revcomp']), note, settings)
 
-@contextlib.contextmanager
-def _torch_threads_kept():
-    "Restore torch's thread count after numba code ran: numba's OpenMP layer shares libgomp with torch, and modiscolite sets it."
-    n = torch.get_num_threads()
-    try: yield
-    finally:
-        if torch.get_num_threads() != n: torch.set_num_threads(n)
-
 def _stop_tqdm_monitor():
     "Stop tqdm's monitor thread (tqdm restarts it with the next bar): modiscolite caches its kernels only when no other thread runs."
     mon = getattr(tqdm, 'monitor', None)
@@ -349,7 +341,7 @@ def run_modisco(X, # one-hot (N, 4, L)
                               "scores); MoDISco's null model cannot be fitted, so no seqlets and no motifs", settings)
     from modiscolite.tfmodisco import TFMoDISco
     _stop_tqdm_monitor()
-    with _torch_threads_kept():
+    with torch_threads_kept():
         pos, neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hy, max_seqlets_per_metacluster=max_seqlets,
                              sliding_window_size=sliding_window, flank_size=flank, trim_to_window_size=trim_size,
                              initial_flank_to_add=initial_flank, final_flank_to_add=final_flank, target_seqlet_fdr=target_fdr,
@@ -386,7 +378,7 @@ def label_motifs(result, # ModiscoResult, or motifs (dict name -> Motif, list of
     motifs = result.motifs if isinstance(result, ModiscoResult) else result
     if isinstance(motifs, dict): motifs = list(motifs.values())
     if not motifs: return pd.DataFrame(columns=LABEL_COLUMNS)
-    with warnings.catch_warnings(), _torch_threads_kept():
+    with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*target motifs.*')
         bm = best_matches(tomtom_matches(motifs, targets, background=background))
     bm = bm.rename(columns={'query': 'motif', 'target': 'best_match'})
@@ -469,7 +461,7 @@ def fimo_instances(motifs, # ModiscoResult, dict name -> Motif/PFM, or list of M
         if p.ndim != 2 or p.shape[0] != 4: raise ValueError(f"motif {k!r} must be a (4, W) PFM, got shape {p.shape}")
         if p.shape[1] > Xn.shape[2]: raise ValueError(f"motif {k!r} ({p.shape[1]} bp) is longer than the sequences ({Xn.shape[2]} bp)")
     from memelite import fimo
-    with _torch_threads_kept(): res = fimo(pfms, Xn, threshold=threshold)
+    with torch_threads_kept(): res = fimo(pfms, Xn, threshold=threshold)
     parts = []
     for df in res:
         if len(df) == 0: continue

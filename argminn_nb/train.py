@@ -18,7 +18,7 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .core import as_rng, atomic_path, batch_slices, eval_mode, get_device, to_tensor
+from .core import as_rng, batch_slices, eval_mode, get_device, load_checkpoint, save_checkpoint, to_tensor
 from .dna import check_one_hot
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
 
@@ -165,7 +165,7 @@ def _set_rng_states(st: dict, device):
     if device.type == 'cuda' and 'cuda' in st: torch.cuda.set_rng_state(st['cuda'], device)
 
 def _save(obj, path: Path):
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    save_checkpoint(obj, path)
 
 # %% ../nbs/api/07_train.ipynb #8396e1ef
 def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L) -> (N,) probability model)
@@ -211,7 +211,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
 
     rows, best_state, best_epoch, best_loss, best_acc, start, stopped, rng_state = [], None, -1, float('inf'), float('nan'), 0, False, None
     if resume and (ckdir / 'last.pt').exists():
-        ck = torch.load(ckdir / 'last.pt', map_location=device, weights_only=False)
+        ck = load_checkpoint(ckdir / 'last.pt', map_location=device)
         for k in ('model_class', 'lr', 'reduction', 'regularize', 'warmup_until_auroc', 'warmup_min_gain'):
             if ck['meta'].get(k) != meta[k]:
                 raise ValueError(f"cannot resume from {ckdir / 'last.pt'}: it was written with {k}={ck['meta'].get(k)!r}, "

@@ -8,6 +8,8 @@ Prints, in one run, milliseconds per full training step (forward, loss, backward
 * with a plain loop over positions (vectorised over batch, filters and shifts at each position),
 * with the fully plain loop of the tests (sequences × positions × filters × shifts; timed on a few
   sequences and extrapolated to the batch, since a real step would take minutes),
+* with the vectorised L_o on an ARGMINN with the scanner BatchNorm (`ARGMINN(batch_norm=True)`; L_o and L1
+  read the pre-BatchNorm activations) and on the authors' code configuration (`AUTHORS_CODE_OPTIONS`),
 
 plus the training throughput in sequences/s and the ratios side by side. Before timing, the
 three L_o implementations are checked to agree (value and weight gradient) on the benchmark batch.
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from argminn_nb.core import get_device
 from argminn_nb.losses import filter_overlap_loss, l1_penalty, overlap_kernel, protection_mask
-from argminn_nb.models import ARGMINN
+from argminn_nb.models import ARGMINN, AUTHORS_CODE_OPTIONS
 from argminn_nb.simulate import SimLoader
 
 
@@ -122,7 +124,7 @@ def main():
 
     X, y = next(iter(SimLoader('spi1', batch_size=128, batches_per_epoch=1, random_state=0)))
     X, y = X.to(device), y.to(device)
-    model = ARGMINN(random_state=0).to(device)
+    model = ARGMINN(random_state=0, **ARGMINN.LEGACY_OPTIONS).to(device)   # the paper's text
     # a few plain steps so activations look like a model in training, not an initialisation
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     step_time(model, opt, X, y, None, 3, device)
@@ -143,6 +145,14 @@ def main():
                               ('with materialised L_o (published-code style)', 'materialised', a.steps),
                               ('with plain-loop L_o (loop over positions)', 'loop', a.loop_steps)]:
         res[name] = step_time(model, opt, X, y, impl, steps, device)
+
+    # the same step with the scanner BatchNorm, and with every option of the authors' code (same batch, same impl)
+    for label, opts in (('with vectorised L_o, scanner BatchNorm', dict(batch_norm=True)),
+                        ("with vectorised L_o, authors' code options", AUTHORS_CODE_OPTIONS)):
+        m2 = ARGMINN(random_state=0, **{**ARGMINN.LEGACY_OPTIONS, **opts}).to(device)
+        o2 = torch.optim.Adam(m2.parameters(), lr=1e-3)
+        step_time(m2, o2, X, y, None, 3, device)
+        res[label] = step_time(m2, o2, X, y, 'vectorised', a.steps, device)
 
     # the fully plain loop is far too slow for a batch of 128: time it (forward + backward) on a few sequences
     # of the same batch and extrapolate to 128, on top of the step without L_o

@@ -155,11 +155,15 @@ def test_topk_precision_and_labels():
     hits = pd.DataFrame({'seq': [0, 0, 1, 2], 'filter': [0, 1, 0, 0], 'start': [10, 40, 5, 0], 'end': [20, 50, 15, 10],
                          'rank': [1, 2, 3, 4]})
     truth = pd.DataFrame({'seq': [0, 1, 2], 'motif': ['A', 'B', 'A'], 'start': [18, 30, 10], 'end': [25, 40, 16]})
-    lab = label_hits(hits, truth)
+    lab = label_hits(hits, truth, min_overlap=1)                      # one shared base
     assert lab.true.tolist() == [True, False, False, False] and lab.overlap.tolist() == [2, 0, 0, 0]   # [0,10) vs [10,16): touching
-    pk = topk_precision(hits, truth, ks=[1, 2, 4, 10])
+    pk = topk_precision(hits, truth, ks=[1, 2, 4, 10], min_overlap=1)
     assert pk.values.tolist() == [[1, 1, 1.0], [2, 1, 0.5], [4, 1, 0.25]]
     assert not label_hits(hits, truth, min_overlap=3).true.any()
+    # the default, the authors' rule: 2 bp of a 7 bp motif is less than half the shorter interval
+    assert not label_hits(hits, truth).true.any()
+    hits2 = hits.assign(start=[15, 40, 5, 0], end=[25, 50, 15, 10])   # now 7 of 7 bp of the first instance
+    assert label_hits(hits2, truth).true.tolist() == [True, False, False, False]
     with pytest.raises(ValueError, match='ground-truth'): topk_precision(hits)
 
 

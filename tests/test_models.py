@@ -87,15 +87,18 @@ def test_m0_fixed_ones_buffer():
 
 
 def test_dropout_is_really_there():
-    m = ARGMINN()
+    m = ARGMINN(dropout=0.1)                                 # the paper's rate (the default is the code's 0)
     ps = [mod.p for mod in m.modules() if isinstance(mod, nn.Dropout)]
     assert len(ps) == 2 * 4 and all(p == 0.1 for p in ps)   # 4 dropouts per layer, 2 layers
     assert all(mod.p == 0.3 for mod in ARGMINN(dropout=0.3).modules() if isinstance(mod, nn.Dropout))
+    assert all(mod.p == 0.0 for mod in ARGMINN().modules() if isinstance(mod, nn.Dropout))
 
 
-def test_no_undocumented_normalisation_of_activations():
-    m = ARGMINN()
-    assert not any(isinstance(mod, nn.BatchNorm1d) for mod in m.modules())
+def test_normalisation_of_activations_is_the_scanner_batchnorm_only():
+    assert not any(isinstance(mod, nn.BatchNorm1d) for mod in ARGMINN(batch_norm=False).modules())
+    m = ARGMINN()                                            # default: the authors' scanner BatchNorm
+    bns = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    assert [n for n, _ in bns] == ['scanner_norm'] and bns[0][1].num_features == 8
 
 
 def test_attention_scored_on_keys_not_values(X):
@@ -129,7 +132,7 @@ def explicit_argminn(m, X):
 
 @pytest.mark.parametrize('train', [False, True])
 def test_matches_explicit_keys_values_form(X, train):
-    m = ARGMINN(random_state=0, n_layers=3).train(train)
+    m = ARGMINN(random_state=0, n_layers=3, **{**ARGMINN.LEGACY_OPTIONS, 'dropout': 0.1}).train(train)   # the paper's text
     with torch.random.fork_rng():
         torch.manual_seed(1); tr = m(X, return_trace=True)
     with torch.random.fork_rng():
@@ -222,3 +225,106 @@ def test_cnn_eval_deterministic_train_batchnorm(X):
 def test_scanner_weights_error():
     with pytest.raises(ValueError, match='no `scanner` Conv1d'):
         scanner_weights(nn.Linear(3, 3))
+
+
+# --- options that follow the authors' code (scanner BatchNorm, q·V scores, token projection, final LayerNorm) ---
+
+def explicit_argminn_options(m, X):
+    """ARGMINN with every option written out: BatchNorm on the scanner's ReLU output feeding the tokens, an optional
+    token projection, scores against keys or values, an optional LayerNorm on the memory before the head."""
+    A = torch.relu(m.scanner(X)); N, nf, P = A.shape
+    H = m.scanner_norm(A) if m.config['batch_norm'] else A
+    T = torch.cat([H.transpose(1, 2), positional_encoding(P, m.pe_dim).expand(N, P, m.pe_dim)], 2)
+    if m.config['token_proj']: T = m.token_projection(T)
+    mem = torch.ones(N, m.m0.shape[0]); att = []
+    for l in m.layers:
+        h, dh = l.n_heads, l.d_head
+        q = l.query(mem).view(N, h, dh)
+        V = l.value(T).view(N, P, h, dh)
+        S = l.key(T).view(N, P, h, dh) if m.config['scores'] == 'key' else V
+        a = torch.softmax(l.score_dropout(torch.einsum('nhd,nphd->nhp', q, S) / math.sqrt(dh)), -1)
+        x = l.out_norm(l.out_dropout(l.out(torch.einsum('nhp,nphd->nhd', a, V).reshape(N, -1))))
+        mem = mem + l.mlp_norm(l.mlp_dropout(l.mlp(x))); att.append(a)
+    if m.config['final_norm']: mem = m.memory_norm(mem)
+    return torch.sigmoid(m.head(mem).squeeze(-1)), torch.stack(att, 1), A
+
+
+OPTION_SETS = [dict(batch_norm=True), dict(scores='value'), dict(token_proj=32), dict(final_norm=True),
+               dict(batch_norm=True, scores='value', token_proj=32, final_norm=True, n_layers=4, mlp_hidden=32, dropout=0.0)]
+
+@pytest.mark.parametrize('opts', OPTION_SETS)
+@pytest.mark.parametrize('train', [False, True])
+def test_options_match_explicit_form(X, opts, train):
+    base = dict(ARGMINN.LEGACY_OPTIONS)
+    m = ARGMINN(random_state=0, **{**base, **opts})
+    if opts.get('batch_norm'):                       # running statistics that are far from the identity
+        with torch.no_grad(): m.scanner_norm.running_mean.fill_(0.3); m.scanner_norm.running_var.fill_(0.05)
+    m.train(train)
+    with torch.random.fork_rng():
+        torch.manual_seed(1); tr = m(X, return_trace=True)
+    if opts.get('batch_norm') and train:             # the first pass updated the running statistics: start again
+        with torch.no_grad(): m.scanner_norm.running_mean.fill_(0.3); m.scanner_norm.running_var.fill_(0.05)
+    with torch.random.fork_rng():
+        torch.manual_seed(1); p, att, A = explicit_argminn_options(m, X)
+    torch.testing.assert_close(tr.probs, p, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(tr.attention, att, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(tr.activations, A)    # the trace holds the pre-BatchNorm activations
+
+
+def test_saved_options_roundtrip(tmp_path, X):
+    from argminn_nb.pipeline import load_model, save_model
+    for opts in OPTION_SETS:
+        m = ARGMINN(random_state=0, **opts).eval()
+        save_model(m, tmp_path / 'm.pt'); m2 = load_model(tmp_path / 'm.pt', device='cpu')
+        assert {k: m2.config[k] for k in opts} == opts
+        with torch.no_grad(): torch.testing.assert_close(m(X), m2(X))
+
+
+def _fixed_loader(n_batches=3, seed=0):
+    from argminn_nb.simulate import SimLoader
+    return list(SimLoader('spi1', batch_size=32, batches_per_epoch=n_batches, random_state=seed))
+
+
+def test_training_regularisers_read_pre_batchnorm_activations():
+    """The overlap loss that `fit` records for a BatchNorm model equals L_o of relu(scanner(X)), not of the BatchNorm
+    output (lr = 0, so the weights stay put and the recorded loss can be recomputed)."""
+    from argminn_nb.losses import filter_overlap_loss
+    from argminn_nb.train import fit
+    batches = _fixed_loader()
+    m = ARGMINN(random_state=0, batch_norm=True)
+    with torch.no_grad(): m.scanner_norm.weight.fill_(3.0); m.scanner_norm.bias.fill_(2.0)   # BN output >> pre-BN
+    res = fit(m, batches, None, epochs=1, lr=0.0, overlap_schedule=1.0, l1_schedule=1e-3, warmup_until_auroc=None,
+              early_stopping=False, device='cpu', verbose=False)
+    with torch.no_grad():
+        pre = [filter_overlap_loss(torch.relu(m.scanner(X)), m.scanner.weight).item() for X, _ in batches]
+        post = [filter_overlap_loss(torch.relu(m.scanner_norm.train()(torch.relu(m.scanner(X)))), m.scanner.weight).item()
+                for X, _ in batches]
+    recorded = res.history.train_overlap.iloc[0]
+    assert recorded == pytest.approx(np.mean(pre), rel=1e-5)
+    assert abs(np.mean(post) - recorded) > 0.1 * recorded        # the post-BN value is something else entirely
+
+
+def test_tracing_reads_pre_batchnorm_activations():
+    """A hand-set scanner that fires only on a planted k-mer, behind a BatchNorm whose running statistics shift every
+    position above zero: tracing must still call only the planted position, with the pre-BN activation."""
+    from argminn_nb.interpret import filter_activity, handset_argminn, trace_instances
+    kmer = 'GATTACAGGA'
+    W = np.zeros((2, 4, 10), np.float32); W[0] = one_hot_encode(kmer)[0]
+    plain = handset_argminn(W, [-9.5, -100.0], attend=[0], n_heads=2)
+    m = ARGMINN(n_filters=2, filter_width=10, n_heads=2, pe_dim=16, batch_norm=True, random_state=0)
+    state = {k: v for k, v in plain.state_dict().items()}
+    missing = m.load_state_dict(state, strict=False).missing_keys
+    assert all(k.startswith('scanner_norm.') for k in missing)
+    with torch.no_grad():
+        m.scanner_norm.running_mean.fill_(-1.0); m.scanner_norm.running_var.fill_(1.0)   # post-BN >= 1 everywhere
+        m.scanner_norm.weight.fill_(1.0); m.scanner_norm.bias.zero_()
+    m.eval()
+    X = random_sequences(4, 200, random_state=3); X[:2, :, 100:110] = one_hot_encode(kmer)[0]
+    with torch.no_grad():
+        post = m.scanner_norm(torch.relu(m.scanner(torch.as_tensor(X))))
+    assert (post > 0.9).all()                                         # what the BatchNorm output looks like
+    hits = trace_instances(m, X, attention_threshold=0.0)
+    assert set(hits['filter']) == {0} and set(hits.start) == {100} and set(hits.seq) == {0, 1}
+    assert np.allclose(hits.activation, 0.5)                          # pre-BN: one-hot match minus 9.5
+    act = filter_activity(m, X)
+    assert act.silent_on_data.tolist() == [False, True]               # filter 1 never fires before the BatchNorm

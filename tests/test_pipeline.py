@@ -91,3 +91,17 @@ def test_save_load_roundtrip(tmp_path):
     torch.save({'model_class': 'Other', 'config': {}, 'state_dict': {}}, tmp_path / 'o.pt')
     with pytest.raises(ValueError, match='rebuilds ARGMINN or CNNBaseline'):
         load_model(tmp_path / 'o.pt')
+
+
+def test_model_files_are_weights_only_and_reproducible(tmp_path):
+    "A model file that would run code when unpickled is refused; the same model gives the same bytes under any name."
+    import os
+    m = make_model('argminn', random_state=0, n_layers=1)
+    a, b = save_model(m, tmp_path / 'a.pt'), save_model(m, tmp_path / 'other_name.pt')
+    assert a.read_bytes() == b.read_bytes()
+
+    class Evil:
+        def __reduce__(self): return (os.getpid, ())
+    torch.save(dict(model_class='ARGMINN', config=m.config, state_dict=m.state_dict(), payload=Evil()), tmp_path / 'evil.pt')
+    with pytest.raises(ValueError, match='refusing to load'):
+        load_model(tmp_path / 'evil.pt')
