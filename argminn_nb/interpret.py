@@ -776,8 +776,10 @@ def spacing_agreement(spacings: pd.DataFrame, # from `instance_spacings` (filter
                       motif_a: str, # motif of filter a
                       motif_b: str, # motif of filter b
                       gaps: Sequence[int], # the simulated gap set (`simulated_gaps`)
+                      same_position: bool = False, # count pairs of two filters called at the same position (one site called twice)
                       ) -> SpacingAgreement:
     "Fraction of traced spacings that fall in the simulated set, and that equal the planted gap, after the filters' offset."
+    if not same_position: spacings = spacings[spacings.offset != 0]
     if len(spacings) == 0: return SpacingAgreement(0, {}, float('nan'), float('nan'))
     m = spacings.merge(planted_gaps(instances, motif_a, motif_b), on='seq', how='left')
     diff = m.gap - m.planted_gap
