@@ -142,7 +142,6 @@ class ARGMINN(nn.Module):
             if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
         if pe_dim < 0 or pe_dim % 2: raise ValueError(f"pe_dim must be a non-negative even number, got {pe_dim}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if scores not in SCORE_KINDS: raise ValueError(f"scores must be one of {SCORE_KINDS}, got {scores!r}")
         if token_proj is not None and int(token_proj) < 1: raise ValueError(f"token_proj must be >= 1 or None, got {token_proj}")
         token_dim = n_filters + pe_dim if token_proj is None else int(token_proj)
         if token_dim % n_heads:

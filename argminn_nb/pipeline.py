@@ -173,10 +173,25 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
 
 # %% ../nbs/api/12_pipeline.ipynb #b256e12a
 def _init_worker(threads: int):
-    "Worker set-up: `threads` PyTorch threads, and no more for numba (memelite's TOMTOM) or OpenMP, whose idle threads would otherwise spin beside the training."
+    "Worker set-up: `threads` PyTorch threads, and no more for numba (memelite's TOMTOM), whose threads would otherwise compete with the training."
     os.environ['NUMBA_NUM_THREADS'] = str(threads)      # read when numba is first imported, i.e. at the first TOMTOM call
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     torch.set_num_threads(threads)
+
+def _map_jobs(fn, # top-level function (picklable for spawned workers)
+              items, # (key, argument) pairs
+              workers: int, # parallel processes (1: run here, one after the other)
+              threads: int, # PyTorch threads per worker process
+              done, # called as done(key, result) as each job finishes
+              ):
+    "Run `fn(argument)` for every item, here or in spawned worker processes, reporting each result as it comes."
+    import concurrent.futures as cf, multiprocessing as mp
+    if workers <= 1:
+        for key, a in items: done(key, fn(a))
+        return
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker,
+                                initargs=(threads,)) as ex:
+        futs = {ex.submit(fn, a): key for key, a in items}
+        for f in cf.as_completed(futs): done(futs[f], f.result())
 
 def _run_job(job: dict) -> SimRun:
     return train_on_simulation(**{'verbose': False, **job})
@@ -187,19 +202,12 @@ def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation`
              verbose: bool = True, # a line per finished run
              ) -> list[SimRun]:
     "Run `train_on_simulation` for every job, optionally in parallel processes; results in job order."
-    import concurrent.futures as cf, multiprocessing as mp
     t0, out = time.time(), [None] * len(jobs)
     def done(i, r):
         out[i] = r
         if verbose: print(f"[{time.time() - t0:6.0f}s] {r.dataset:9s} {r.model_kind:8s} test accuracy {r.test.accuracy:.4f} "
                           f"(seeds {list(r.seeds.table.seed)}, {r.train_seconds:.0f}s of training)", flush=True)
-    if workers <= 1:
-        for i, j in enumerate(jobs): done(i, _run_job(j))
-        return out
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker,
-                                initargs=(threads,)) as ex:
-        futs = {ex.submit(_run_job, j): i for i, j in enumerate(jobs)}
-        for f in cf.as_completed(futs): done(futs[f], f.result())
+    _map_jobs(_run_job, list(enumerate(jobs)), workers, threads, done)
     return out
 
 # %% ../nbs/api/12_pipeline.ipynb #9f4d9d24
@@ -291,7 +299,6 @@ def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation
                 verbose: bool = True, # a line per finished job
                 ) -> dict:
     "Run jobs that have no up-to-date record (checkpointed, resumable), summarise each as it finishes; name -> record."
-    import concurrent.futures as cf, multiprocessing as mp
     record_dir = Path(record_dir); out, todo = {}, []
     for name, job in jobs.items():
         if '/' in name or name.startswith('.'): raise ValueError(f"job names become file names; {name!r} is not a plain name")
@@ -306,13 +313,7 @@ def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation
         if verbose:
             s = rec['summary']
             print(f"[{time.time() - t0:6.0f}s] {name}: test accuracy {s['test_accuracy']:.4f}", flush=True)
-    if workers <= 1 or len(todo) <= 1:
-        for name, a in todo: done(name, _record_job(a))
-    else:
-        with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker,
-                                    initargs=(threads,)) as ex:
-            futs = {ex.submit(_record_job, a): name for name, a in todo}
-            for f in cf.as_completed(futs): done(futs[f], f.result())
+    _map_jobs(_record_job, todo, workers if len(todo) > 1 else 1, threads, done)
     return {name: out[name] for name in jobs}
 
 
