@@ -62,7 +62,8 @@ def cmd_run(args) -> int:
         raise ValueError("give either --dataset or --peaks/--genome, not both")
     res = run_pipeline(dataset=args.dataset, model=args.model, epochs=args.epochs, batches_per_epoch=args.batches_per_epoch,
                        seeds=args.seeds, device=args.device, out=args.out, random_state=args.seed,
-                       verbose=not args.quiet, peaks=args.peaks, genome=args.genome, interpret=not args.no_interpret)
+                       verbose=not args.quiet, peaks=args.peaks, genome=args.genome, interpret=not args.no_interpret,
+                       force=args.force, resume=args.resume, on_missing_chrom='skip' if args.skip_missing_chroms else 'raise')
     t = res.metrics['test']
     print(f"{res.metrics['model']} on {res.metrics['dataset']}: test accuracy {100 * t['accuracy']:.1f}% "
           f"(AUROC {t['auroc']:.3f}, {t['n']} sequences)")
@@ -83,7 +84,13 @@ def _add_run_parser(sub):
     r.add_argument('--seeds', type=_seed_list, default=None, help='model seeds, comma-separated; the best on validation is kept '
                                                                   '(default: 0 on CPU, 0,1,2 on GPU)')
     r.add_argument('--device', default=None, help="'cpu', 'cuda', 'cuda:1' (default: CUDA if available)")
-    r.add_argument('--out', default='argminn_out/run', help='output folder (default argminn_out/run)')
+    r.add_argument('--out', default='argminn_out/run', help='output folder (default argminn_out/run); written as '
+                                                            '<out>.partial and renamed when the run is complete')
+    r.add_argument('--force', action='store_true', help='replace an existing non-empty --out (one written by argminn)')
+    r.add_argument('--resume', action='store_true', help='continue an interrupted run from its per-epoch checkpoints '
+                                                         '(<out>.partial/checkpoints)')
+    r.add_argument('--skip-missing-chroms', action='store_true', help='skip peaks on chromosomes absent from --genome '
+                                                                      '(default: an error naming file and line)')
     r.add_argument('--seed', type=int, default=0, help='seed of the simulated data / genome windows (default 0)')
     r.add_argument('--no-interpret', action='store_true', help='skip reading the model (TOMTOM, tracing)')
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
@@ -131,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list = []   # later modules' sub-commands: functions taking the subparsers object
 
 # %% ../nbs/api/13_cli.ipynb #7bab802c
-_USER_ERRORS = (ValueError, KeyError, FileNotFoundError, TypeError, RuntimeError, NotADirectoryError, PermissionError)
+# errors a user's input or environment causes: one line and exit status 2 (ARGMINN_DEBUG=1 shows the traceback).
+# OSError covers missing files, folders given for files and the reverse, existing outputs, permissions, downloads.
+_USER_ERRORS = (ValueError, KeyError, TypeError, RuntimeError, OSError, ArithmeticError)
 
 def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
          ) -> int:

@@ -98,10 +98,15 @@ def batch_slices(n: int, # number of items
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 # %% ../nbs/api/00_core.ipynb #3d187abc
+def _umask() -> int:
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, # final destination
                 ) -> Iterator[Path]:
-    "Yield a temporary path next to `path`; on success it is renamed to `path`, on error it is removed."
+    "Yield a temporary path next to `path`; on success it is renamed to `path` (mode 0666 less the umask, as for any "
+    "new file, not mkstemp's 0600), on error it is removed."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
@@ -109,6 +114,7 @@ def atomic_path(path: str | os.PathLike, # final destination
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists(): os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()

@@ -81,6 +81,7 @@ def one_hot_encode(seqs: str | Sequence[str], # a sequence or a batch of equal-l
 def check_one_hot(X, # (N, 4, L) array or tensor
                   name: str = 'X', # name used in error messages
                   allow_2d: bool = False, # accept a single (4, L) sequence and add the batch axis
+                  values: bool = True, # also check the values: finite, in [0, 1], each column summing to at most 1
                   ):
     "Validate that `X` is one-hot-like DNA of shape `(N, 4, L)` and return it (batch axis added if `allow_2d`)."
     shape = tuple(X.shape)
@@ -94,7 +95,36 @@ def check_one_hot(X, # (N, 4, L) array or tensor
         raise ValueError(f"{name} must have shape (N, 4, L) with 4 channels (A, C, G, T) on axis 1; got {shape}")
     if shape[0] == 0: raise ValueError(f"{name} is an empty batch (shape {shape})")
     if shape[2] == 0: raise ValueError(f"{name} has zero-length sequences (shape {shape})")
+    if values: _check_values(X, name)
     return X
+
+_TOL = 1e-3   # slack for float rounding (straight-through / relaxed samples are one-hot only up to rounding)
+
+def _check_values(X, name: str):
+    "Two reductions when the values are fine; on failure, locate the first bad column for the message."
+    if isinstance(X, torch.Tensor):
+        with torch.no_grad():
+            Xd = X.detach()
+            if not Xd.is_floating_point(): Xd = Xd.float()
+            lo, hi = torch.aminmax(Xd)
+            ok = bool(lo >= -_TOL) and bool(hi <= 1 + _TOL) and bool(Xd.sum(1).amax() <= 1 + _TOL)
+        if ok: return
+        Xn = Xd.cpu().numpy()
+    else:
+        Xn = np.asarray(X)
+        if Xn.dtype == object or not np.issubdtype(Xn.dtype, np.number) and Xn.dtype != bool:
+            raise ValueError(f"{name} must be numeric one-hot DNA, got dtype {Xn.dtype}")
+        lo, hi = Xn.min(), Xn.max()
+        if lo >= -_TOL and hi <= 1 + _TOL and Xn.sum(1).max() <= 1 + _TOL: return
+    Xn = Xn.astype(np.float64)
+    col_bad = (~np.isfinite(Xn)).any(1) | (Xn < -_TOL).any(1) | (Xn > 1 + _TOL).any(1) | (np.nan_to_num(Xn).sum(1) > 1 + _TOL)
+    i, j = (int(v) for v in np.argwhere(col_bad)[0])
+    col = Xn[i, :, j]
+    what = ('is not finite' if not np.isfinite(col).all() else 'has a value outside [0, 1]' if ((col < -_TOL) | (col > 1 + _TOL)).any()
+            else f'sums to {col.sum():.4g} (more than one base)')
+    raise ValueError(f"{name} is not one-hot DNA: sequence {i}, position {j} {what} (A, C, G, T = "
+                     f"{', '.join(f'{v:.4g}' for v in col)}); {int(col_bad.sum())} such column(s) in all. Expected 0/1 values "
+                     f"with at most one 1 per column (0.25 each for N with ambiguous='uniform')")
 
 # %% ../nbs/api/01_dna.ipynb #726f0cf1
 def decode(X, # (N, 4, L) one-hot array or tensor
@@ -271,10 +301,29 @@ def write_fasta(path: str | os.PathLike, # output file
 
 def read_fasta(path: str | os.PathLike, # FASTA file (index built if missing)
                ) -> dict[str, str]:
-    "All records of a FASTA file as `{name: sequence}` (in file order), read with pyfaidx."
+    "All records of a FASTA file as `{name: sequence}` (in file order), read with pyfaidx; a malformed file, an empty "
+    "record or a character that is not a base or IUPAC code is a ValueError naming the file and line."
     import pyfaidx
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"FASTA file not found: {path}")
-    fa = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, read_long_names=False)
-    try: return {k: str(fa[k][:]) for k in fa.keys()}
+    if path.is_dir(): raise IsADirectoryError(f"expected a FASTA file, got a directory: {path}")
+    try: fa = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, read_long_names=False)
+    except (pyfaidx.FastaIndexingError, ValueError, UnicodeDecodeError, IndexError, KeyError) as e:
+        raise ValueError(f"{path}: not a valid FASTA file ({str(e).replace(str(path), '').strip() or type(e).__name__})") from None
+    try:
+        out = {k: str(fa[k][:]) for k in fa.keys()}
+        for k, s in out.items():
+            rec = fa.faidx.index[k]
+            if not s: raise ValueError(f"{path}, line {_fasta_line(path, rec.offset, 0, 1)}: record {k!r} has no sequence")
+            codes = _CODE[np.frombuffer(s.encode('latin-1', 'replace'), dtype=np.uint8)]
+            if (codes < 0).any():
+                j = int(np.flatnonzero(codes < 0)[0])
+                raise ValueError(f"{path}, line {_fasta_line(path, rec.offset, j, rec.lenc)}: invalid character {s[j]!r} in "
+                                 f"record {k!r} at position {j}; expected A, C, G, T (any case) or an IUPAC ambiguity code")
+        return out
     finally: fa.close()
+
+def _fasta_line(path: Path, offset: int, pos: int, line_bases: int) -> int:
+    "1-based line number of base `pos` of a record whose sequence starts at byte `offset`."
+    with open(path, 'rb') as f: before = f.read(offset).count(b'\n')
+    return before + 1 + pos // max(int(line_bases), 1)

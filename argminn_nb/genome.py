@@ -13,6 +13,7 @@ import math
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .core import as_rng, atomic_path
+from .core import _umask, as_rng, atomic_path
 from .dna import codes_to_one_hot, encode_codes, reverse_complement, write_fasta
 
 # %% auto #0
@@ -62,6 +63,7 @@ def read_bed(path: str | os.PathLike, # BED file, plain or gzip
              names: Sequence[str] = (), # names for the columns after chrom, start, end (extra columns are dropped)
              min_columns: int = 3, # lines with fewer columns are an error
              chroms: Sequence[str] | None = None, # keep only lines on these chromosomes (None: all); saves memory on big files
+             mixed_columns: str = 'raise', # lines lacking a named column that other lines have: 'raise' (file and line) or 'drop' the column
              ) -> pd.DataFrame:
     "Intervals of a BED file: `chrom`, `start`, `end` (0-based, half-open), named extra columns as text, and each `line`."
     path = Path(path)
@@ -85,13 +87,23 @@ def read_bed(path: str | os.PathLike, # BED file, plain or gzip
         i = int(np.flatnonzero(ncols < max(3, min_columns))[0])
         raise ValueError(f"{path}, line {lineno[i]}: expected at least {max(3, min_columns)} tab-separated columns "
                          f"(chrom, start, end, ...), found {ncols[i]}: {data[i][:80]!r}")
+    if mixed_columns not in ('raise', 'drop'): raise ValueError(f"mixed_columns must be 'raise' or 'drop', got {mixed_columns!r}")
     use = min(int(ncols.min()), len(cols))
+    if mixed_columns == 'raise' and use < min(int(ncols.max()), len(cols)):
+        i, j = int(np.argmax(ncols)), int(np.argmin(ncols))
+        raise ValueError(f"{path}, line {lineno[j]}: {ncols[j]} columns, but line {lineno[i]} has {ncols[i]}; mixed column "
+                         f"counts would drop the columns {cols[use:min(int(ncols.max()), len(cols))]} from every line "
+                         f"(mixed_columns='drop' keeps only the columns every line has)")
     df = pd.read_csv(io.StringIO('\n'.join(data)), sep='\t', header=None, names=list(range(int(ncols.max()))),
-                     usecols=list(range(use)), dtype=str, na_filter=False, quoting=3, engine='c')
+                     usecols=list(range(use)), dtype=str, na_filter=False, quoting=3, engine='c', lineterminator='\n')
     df.columns = cols[:use]
-    if (df['chrom'] == '').any():
-        i = int(np.flatnonzero((df['chrom'] == '').to_numpy())[0])
-        raise ValueError(f"{path}, line {lineno[i]}: empty chromosome name")
+    if len(df) != len(data): raise ValueError(f"{path}: could not split the file into lines and columns")  # never misaligned
+    bad_name = ~df['chrom'].str.fullmatch(r'[!-~]+').to_numpy(dtype=bool)      # printable, no whitespace
+    if bad_name.any():
+        i = int(np.flatnonzero(bad_name)[0])
+        name = df['chrom'].iloc[i]
+        raise ValueError(f"{path}, line {lineno[i]}: " + ('empty chromosome name' if name == '' else
+                         f"chromosome name {name!r} holds whitespace or control characters"))
     start = _int_column(df['start'], 'start', path, lineno)
     end = _int_column(df['end'], 'end', path, lineno)
     bad = start >= end
@@ -268,17 +280,11 @@ class MiniGenome:
     instances: Path # planted motif instances (TSV: chrom, start, end, strand, motif, factor, bound, footprint)
 
 # %% ../nbs/api/04_genome.ipynb #02d110c8
-def _default_mode(path: Path):
-    "Give a file made by `atomic_path` (mode 0600) the usual permissions under the current umask."
-    mask = os.umask(0); os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
 def _write_gz(path: Path, text: str):
     "Write text gzip-compressed with a fixed header (no name, mtime 0), so equal text gives equal bytes."
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as raw, gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0, compresslevel=9) as gz:
             gz.write(text.encode())
-        _default_mode(tmp)
 
 def _sample_pfm(pfm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     "One instance (codes) drawn column by column from a PFM."
@@ -441,7 +447,7 @@ def chrom_splits(chroms: Sequence[str], # all chromosomes in use
 def peaks_in_genome(peaks: pd.DataFrame, # from `read_peaks`/`read_bed`
                     genome: Genome, # the genome
                     chroms: Sequence[str] | None = None, # chromosomes to keep (None: `default_chroms`)
-                    on_missing: str = 'skip', # peaks on chromosomes absent from the genome: 'skip' (warn, count) or 'raise'
+                    on_missing: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' (file and line) or 'skip' (warn, count)
                     ) -> pd.DataFrame:
     "The peaks on `chroms`, checked against the genome; counts of skipped peaks in `.attrs['skipped']`."
     if on_missing not in ('skip', 'raise'): raise ValueError(f"on_missing must be 'skip' or 'raise', got {on_missing!r}")
@@ -600,9 +606,9 @@ class PeakLoader(torch.utils.data.IterableDataset):
                  test_chroms: Sequence[str] = ('chr1',), # test chromosomes
                  chroms: Sequence[str] | None = None, # chromosomes in use (None: `default_chroms` of the genome)
                  overlap_rule: str = 'spec', # positive-window rule, see `min_peak_overlap`
-                 max_n: float = 0.05, # negatives with a larger fraction of N are redrawn
+                 max_n: float = 0.05, # windows with a larger fraction of N: negatives are redrawn, peaks whose central window has more are dropped
                  exclude_peaks: bool = True, # negatives may not overlap any peak
-                 on_missing: str = 'skip', # peaks on chromosomes absent from the genome: 'skip' (warn, count) or 'raise'
+                 on_missing: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' (file and line) or 'skip' (warn, count)
                  random_state=None, # int, Generator or None
                  ):
         self.genome = genome if isinstance(genome, Genome) else Genome(genome)
@@ -625,7 +631,18 @@ class PeakLoader(torch.utils.data.IterableDataset):
         lo, hi = positive_window_starts(self.peaks, self.genome.chrom_sizes, self.window, overlap_rule)
         fits = lo <= hi
         self.skipped_short = int((on & ~fits).sum())   # peaks on chromosomes shorter than the window
-        self._rows = np.flatnonzero(on & fits)
+        rows = np.flatnonzero(on & fits)
+        mid = (lo[rows] + hi[rows]) // 2               # every positive window is drawn again here if it is N-rich
+        n_rich = np.zeros(len(rows), bool)
+        for i in range(0, len(rows), 4096):
+            sl = slice(i, i + 4096)
+            x = self.genome.codes(self.peaks['chrom'].to_numpy(dtype=object)[rows[sl]], mid[sl], self.window)
+            n_rich[sl] = (x == 4).mean(1) > self.max_n
+        self.skipped_n_rich = int(n_rich.sum())        # peaks whose central window has more N than max_n
+        if self.skipped_n_rich:
+            warnings.warn(f"{peaks.attrs.get('path', 'peaks')}: dropped {self.skipped_n_rich} {split} peak(s) whose "
+                          f"{self.window} bp window is more than {self.max_n:.0%} N (max_n)", stacklevel=2)
+        self._rows, self._mid = rows[~n_rich], mid[~n_rich]
         if len(self._rows) == 0:
             raise ValueError(f"no usable peaks on the {split} chromosomes ({', '.join(self.splits[split])}) "
                              f"of {self.peaks.attrs.get('path', 'the peak table')}")
@@ -662,6 +679,10 @@ class PeakLoader(torch.utils.data.IterableDataset):
         st = rng.integers(self._lo[peak_idx], self._hi[peak_idx] + 1)
         ch = self._pchrom[peak_idx]
         xp = self.genome.codes(ch, st, self.window)
+        rich = (xp == 4).mean(1) > self.max_n          # an N-rich offset: use the peak's central window (checked above)
+        if rich.any():
+            st = np.where(rich, self._mid[peak_idx], st)
+            xp[rich] = self.genome.codes(ch[rich], st[rich], self.window)
         nch, nst, xn = _sample_negatives(self.genome, n_neg, self.splits[self.split], self.window, rng,
                                          self._exclude, self.max_n)
         k = len(st)
@@ -734,7 +755,7 @@ def make_peak_splits(peaks, # narrowPeak/BED path, or a table from `read_peaks`
     "Training loader, validation set and test set for a peak file on a genome (chromosome splits as configured)."
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     peaks = peaks if isinstance(peaks, pd.DataFrame) else read_peaks(peaks)
-    peaks = peaks_in_genome(peaks, genome, kwargs.get('chroms'), kwargs.pop('on_missing', 'skip'))
+    peaks = peaks_in_genome(peaks, genome, kwargs.get('chroms'), kwargs.pop('on_missing', 'raise'))
     ss = np.random.SeedSequence(int(as_rng(random_state).integers(0, 2**63 - 1))).spawn(3)
     rs = [np.random.default_rng(s) for s in ss]
     return PeakSplits(PeakLoader(peaks, genome, 'train', batch_size, batches_per_epoch, random_state=rs[0], **kwargs),
@@ -844,36 +865,84 @@ def _open_url(url: str, timeout: float):
                               f"server is unreachable; download the file elsewhere and put it in the cache "
                               f"(see `download`'s `dest`), or retry later.") from e
 
-def download(url: str, # http(s):// or file:// URL
+def _url_file_name(url: str) -> str:
+    "The file name a URL ends in; folder URLs (a trailing '/', '.' or '..') and other schemes are refused."
+    u = urllib.parse.urlsplit(url)
+    if u.scheme not in ('http', 'https', 'file'):
+        raise ValueError(f"unsupported URL {url!r}: expected http://, https:// or file://")
+    name = urllib.parse.unquote(u.path.rsplit('/', 1)[-1])
+    if u.path.endswith('/') or name in ('', '.', '..'):
+        raise ValueError(f"{url!r} names a folder, not a file; give the URL of a file")
+    return _safe_part(name, 'file name in the URL')
+
+def _safe_part(s: str, what: str) -> str:
+    "`s` if it is one plain path component (letters, digits, '_', '-', '+', '.'; no separator, no '..'), else a ValueError."
+    if not isinstance(s, str) or not re.fullmatch(r'[A-Za-z0-9_+-][A-Za-z0-9_.+-]*', s) or '..' in s:
+        raise ValueError(f"{what} {s!r} is not a plain file-name part (letters, digits, '_', '-', '+', '.'; "
+                         f"no '/' and no '..'), so it could leave the cache folder")
+    return s
+
+class _Fetch:
+    "pooch downloader for http(s):// and file:// through `_urlopen`, with a progress bar and clear errors."
+    def __init__(self, timeout: float, verbose: bool): self.timeout, self.verbose = timeout, verbose
+    def __call__(self, url, output_file, pooch_obj=None, check_only=False):
+        resp = _open_url(url, self.timeout)
+        with resp, open(output_file, 'wb') as f:
+            total = resp.headers.get('Content-Length') if getattr(resp, 'headers', None) is not None else None
+            with tqdm(total=int(total) if total else None, unit='B', unit_scale=True, disable=not self.verbose,
+                      desc=url.rsplit('/', 1)[-1]) as bar:
+                while True:
+                    try: chunk = resp.read(1 << 20)
+                    except OSError as e: raise ConnectionError(f"download of {url} was interrupted ({e}); nothing was kept") from e
+                    if not chunk: break
+                    f.write(chunk); bar.update(len(chunk))
+
+def _recorded(dest: Path) -> Path: return dest.with_name(dest.name + '.sha256')
+
+def download(url: str, # http(s):// or file:// URL of a file
              dest: str | os.PathLike | None = None, # destination file (default: cache_dir / the URL's file name)
              cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)
              md5: str | None = None, # expected MD5 (hex)
              sha256: str | None = None, # expected SHA-256 (hex)
-             overwrite: bool = False, # download even when the file is already there
+             overwrite: bool = False, # download even when a verified file is already there
              timeout: float = 60, # seconds to wait for the server
              verbose: bool = False, # progress bar
              ) -> Path:
-    "Download `url` to `dest` atomically, verifying checksums; a verified file already there is reused."
-    dest = Path(dest) if dest is not None else Path(cache_dir or default_cache_dir())/url.rstrip('/').split('/')[-1]
+    "Download `url` to `dest` with pooch (atomic, verified); a verified file already there is reused."
+    import pooch
+    pooch.get_logger().setLevel('INFO' if verbose else 'WARNING')
+    name = _url_file_name(url)
+    dest = Path(dest) if dest is not None else Path(cache_dir or default_cache_dir())/name
     sums = _checksums(md5, sha256)
+    if not sums and _recorded(dest).exists(): sums = {'sha256': _recorded(dest).read_text().split()[0]}
     if dest.exists() and not overwrite:
         bad = _verify(dest, sums)
         if bad is None: return dest
         warnings.warn(f"cached {dest} does not match its checksum ({bad}); downloading it again", stacklevel=2)
-    resp = _open_url(url, timeout)
-    with resp, atomic_path(dest) as tmp:
-        total = resp.headers.get('Content-Length') if getattr(resp, 'headers', None) is not None else None
-        with open(tmp, 'wb') as f, tqdm(total=int(total) if total else None, unit='B', unit_scale=True,
-                                        disable=not verbose, desc=dest.name) as bar:
-            while True:
-                try: chunk = resp.read(1 << 20)
-                except OSError as e: raise ConnectionError(f"download of {url} was interrupted ({e}); nothing was kept") from e
-                if not chunk: break
-                f.write(chunk); bar.update(len(chunk))
-        bad = _verify(tmp, sums)
-        if bad is not None: raise ValueError(f"checksum mismatch for {url}: {bad}; the download was discarded")
-        _default_mode(tmp)
+    alg = 'sha256' if 'sha256' in sums else 'md5' if 'md5' in sums else None
+    known = None if alg is None else f"{alg}:{sums[alg]}"
+    old = dest.with_name(f'.{dest.name}.old-{os.getpid()}')
+    if dest.exists(): os.replace(dest, old)             # pooch would keep a file whose hash matches; restored on failure
+    try:
+        pooch.retrieve(url, known, fname=dest.name, path=dest.parent, downloader=_Fetch(timeout, verbose), progressbar=False)
+    except ValueError as e:
+        if old.exists(): os.replace(old, dest)
+        raise ValueError(f"checksum mismatch for {url}: {e}; the download was discarded") from None
+    except BaseException:
+        if old.exists(): os.replace(old, dest)
+        raise
+    if old.exists(): old.unlink()
+    bad = _verify(dest, sums)                            # the second checksum, when both were given
+    if bad is not None:
+        dest.unlink(); raise ValueError(f"checksum mismatch for {url}: {bad}; the download was discarded")
+    os.chmod(dest, 0o666 & ~_umask())                    # pooch's temporary file is 0600
+    if 'sha256' not in sums:
+        digest = file_checksum(dest, 'sha256')
+        with atomic_path(_recorded(dest)) as tmp: tmp.write_text(f"{digest}  {dest.name}\n")
+        if not sums: warnings.warn(f"no checksum is known for {url}; recorded its SHA-256 ({digest}) in "
+                                   f"{_recorded(dest)}, which later uses of the cached file are verified against", stacklevel=2)
     return dest
+
 
 # %% ../nbs/api/04_genome.ipynb #a8eb17cc
 def _json_url(url: str, timeout: float = 60) -> dict:
@@ -895,7 +964,7 @@ def encode_file(accession: str, # ENCODE file accession, e.g. 'ENCFF664UGR' (see
         raise ValueError(f"{accession} is an ENCODE experiment; pass one of its file accessions (ENCFF...), "
                          f"e.g. the IDR thresholded peaks: {[v['peaks'] for v in PAPER_DATASETS.values() if v['experiment'] == accession] or 'see the experiment page'}")
     if not re.fullmatch(r'ENCFF[0-9]{3}[A-Z]{3}', accession): raise ValueError(f"not an ENCODE file accession: {accession!r}")
-    dest = Path(cache_dir or default_cache_dir())/'encode'/f'{accession}.{ext}'
+    dest = Path(cache_dir or default_cache_dir())/'encode'/f'{accession}.{_safe_part(ext, "ext")}'
     if md5 == 'auto':
         if dest.exists() and _sidecar(dest).exists(): md5 = _sidecar(dest).read_text().strip()
         else: md5 = _json_url(ENCODE_METADATA_URL.format(acc=accession)).get('md5sum')
@@ -911,6 +980,7 @@ def ucsc_genome(assembly: str = 'hg38', # UCSC assembly name
                 ) -> Path:
     "Download a UCSC genome FASTA into the cache, decompress and index it; return the `.fa` path."
     folder = Path(cache_dir or default_cache_dir())/'genomes'
+    _safe_part(assembly, 'assembly')
     fa, gz = folder/f'{assembly}.fa', folder/f'{assembly}.fa.gz'
     if not fa.exists():
         if md5 == 'auto':
@@ -921,8 +991,9 @@ def ucsc_genome(assembly: str = 'hg38', # UCSC assembly name
         with atomic_path(fa) as tmp_fa:
             with gzip.open(gz, 'rb') as fin, open(tmp_fa, 'wb') as fout:
                 while chunk := fin.read(1 << 24): fout.write(chunk)
-            _default_mode(tmp_fa)
-        if not keep_gz: gz.unlink()
+        if not keep_gz:
+            gz.unlink()
+            if _recorded(gz).exists(): _recorded(gz).unlink()
     Genome(fa).close()                                        # builds the .fai index if missing
     return fa
 

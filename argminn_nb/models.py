@@ -22,8 +22,10 @@ __all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'positional_encoding', 'Memory
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
 def _as_input(model: nn.Module, X, min_length: int) -> torch.Tensor:
-    "`X` checked as `(N, 4, L)` one-hot and returned as a float32 tensor on the model's device."
-    check_one_hot(X)
+    "`X` checked to have the one-hot shape `(N, 4, L)` and returned as a float32 tensor on the model's device. The values are "
+    "not checked here (attribution methods and explainers feed interpolated or perturbed inputs); `predict`, `evaluate` and "
+    "the readers check them, and `fit` stops on a non-finite output."
+    check_one_hot(X, values=False)
     dev = next(model.parameters()).device
     X = X.to(device=dev, dtype=torch.float32) if isinstance(X, torch.Tensor) else \
         torch.as_tensor(np.asarray(X), dtype=torch.float32, device=dev)

@@ -164,52 +164,60 @@ def read_meme(path: str | os.PathLike | io.TextIOBase, # MEME file (or open text
     else:
         src = str(path)
         if not Path(path).exists(): raise FileNotFoundError(f"MEME file not found: {path}")
-        text = Path(path).read_text()
+        if Path(path).is_dir(): raise IsADirectoryError(f"expected a MEME file, got a directory: {path}")
+        try: text = Path(path).read_text()
+        except UnicodeDecodeError as e: raise ValueError(f"{src}: not a text file ({e})") from None
     lines = text.splitlines()
     out = MemeFile(motifs=[])
     if not any(l.startswith('MEME version') for l in lines):
         raise ValueError(f"{src}: not a MEME file (no 'MEME version' line)")
     i, cur = 0, None
-    while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith('MEME version'): out.version = line.split()[2] if len(line.split()) > 2 else '4'
-        elif line.startswith('ALPHABET'):
-            alpha = line.split('=', 1)[1].strip().split()[0] if '=' in line else ''
-            if alpha and alpha.upper() != 'ACGT' and 'DNA' not in line.upper():
-                raise ValueError(f"{src}, line {i+1}: only DNA (ACGT) alphabets are supported, got {alpha!r}")
-        elif line.startswith('strands:'): out.strands = line.split(':', 1)[1].strip()
-        elif line.startswith('Background letter frequencies'):
-            j = i + 1; vals = {}
-            while j < len(lines) and lines[j].strip() and not lines[j].startswith('MOTIF'):
-                toks = lines[j].split()
-                vals.update({toks[k].upper(): float(toks[k + 1]) for k in range(0, len(toks) - 1, 2)}); j += 1
-            if all(b in vals for b in ALPHABET): out.background = np.array([vals[b] for b in ALPHABET])
-            i = j - 1
-        elif line.startswith('MOTIF'):
-            toks = line.split()
-            if len(toks) < 2: raise ValueError(f"{src}, line {i+1}: MOTIF line without an identifier")
-            cur = {'name': toks[1], 'alt_name': ' '.join(toks[2:]), 'url': ''}
-        elif _re_lpm.match(line):
-            if cur is None: raise ValueError(f"{src}, line {i+1}: matrix without a MOTIF line")
-            kv = _meme_kv(_re_lpm.match(line).group(1))
-            if 'w' not in kv: raise ValueError(f"{src}, line {i+1}: letter-probability matrix without w=")
-            w = int(kv['w']); rows = []
-            j = i + 1
-            while len(rows) < w:
-                if j >= len(lines): raise ValueError(f"{src}: motif {cur['name']!r} ends after {len(rows)} of {w} rows")
-                if lines[j].strip():
-                    try: rows.append([float(v) for v in lines[j].split()])
-                    except ValueError: raise ValueError(f"{src}, line {j+1}: motif {cur['name']!r} ends after {len(rows)} of {w} rows (got {lines[j]!r})") from None
-                    if len(rows[-1]) != 4: raise ValueError(f"{src}, line {j+1}: expected 4 columns, got {len(rows[-1])}")
-                j += 1
-            ns = kv.get('nsites')
-            cur['nsites'] = int(float(ns)) if ns is not None else None
-            try: cur['pfm'] = _validate_pfm(np.array(rows).T, cur['name'])
-            except ValueError as e: raise ValueError(f"{src}: {e}") from None
-            out.motifs.append(Motif(**cur)); i = j - 1
-        elif line.startswith('URL') and out.motifs:
-            out.motifs[-1].url = line[3:].strip()
-        i += 1
+    try:
+        while i < len(lines):
+            line = lines[i].strip()
+            if line.startswith('MEME version'): out.version = line.split()[2] if len(line.split()) > 2 else '4'
+            elif line.startswith('ALPHABET'):
+                alpha = (line.split('=', 1)[1].split() or [''])[0] if '=' in line else ''
+                if alpha and alpha.upper() != 'ACGT' and 'DNA' not in line.upper():
+                    raise ValueError(f"{src}, line {i+1}: only DNA (ACGT) alphabets are supported, got {alpha!r}")
+            elif line.startswith('strands:'): out.strands = line.split(':', 1)[1].strip()
+            elif line.startswith('Background letter frequencies'):
+                j = i + 1; vals = {}
+                while j < len(lines) and lines[j].strip() and not lines[j].startswith('MOTIF'):
+                    toks = lines[j].split()
+                    vals.update({toks[k].upper(): float(toks[k + 1]) for k in range(0, len(toks) - 1, 2)}); j += 1
+                if all(b in vals for b in ALPHABET): out.background = np.array([vals[b] for b in ALPHABET])
+                i = j - 1
+            elif line.startswith('MOTIF'):
+                toks = line.split()
+                if len(toks) < 2: raise ValueError(f"{src}, line {i+1}: MOTIF line without an identifier")
+                cur = {'name': toks[1], 'alt_name': ' '.join(toks[2:]), 'url': ''}
+            elif _re_lpm.match(line):
+                if cur is None: raise ValueError(f"{src}, line {i+1}: matrix without a MOTIF line")
+                kv = _meme_kv(_re_lpm.match(line).group(1))
+                if 'w' not in kv: raise ValueError(f"{src}, line {i+1}: letter-probability matrix without w=")
+                w = int(kv['w']); rows = []
+                j = i + 1
+                while len(rows) < w:
+                    if j >= len(lines): raise ValueError(f"{src}: motif {cur['name']!r} ends after {len(rows)} of {w} rows")
+                    if lines[j].strip():
+                        try: rows.append([float(v) for v in lines[j].split()])
+                        except ValueError: raise ValueError(f"{src}, line {j+1}: motif {cur['name']!r} ends after {len(rows)} of {w} rows (got {lines[j]!r})") from None
+                        if len(rows[-1]) != 4: raise ValueError(f"{src}, line {j+1}: expected 4 columns, got {len(rows[-1])}")
+                    j += 1
+                ns = kv.get('nsites')
+                cur['nsites'] = int(float(ns)) if ns is not None else None
+                try: cur['pfm'] = _validate_pfm(np.array(rows).T, cur['name'])
+                except ValueError as e: raise ValueError(f"{src}: {e}") from None
+                out.motifs.append(Motif(**cur)); i = j - 1
+            elif line.startswith('URL') and out.motifs:
+                out.motifs[-1].url = line[3:].strip()
+            i += 1
+    except ValueError as e:
+        if str(e).startswith(src): raise
+        raise ValueError(f"{src}, line {i + 1}: {e}") from None
+    except (IndexError, KeyError, TypeError) as e:
+        raise ValueError(f"{src}, line {i + 1}: malformed MEME file ({type(e).__name__}: {e})") from None
     return out
 
 # %% ../nbs/api/02_motifs.ipynb #b060ccea

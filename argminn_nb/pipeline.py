@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +350,64 @@ def _package_versions() -> dict:
         except md.PackageNotFoundError: pass
     return out
 
+_OUR_FILES = ('metrics.json', 'report.md', 'model.pt', 'history.csv', 'checkpoints')   # what marks an output folder of ours
+
+def _is_ours(folder: Path) -> bool:
+    "An empty folder, or one holding what `run_pipeline` writes (so --force never deletes somebody's own folder)."
+    names = {f.name for f in folder.iterdir()}
+    return not names or bool(names & set(_OUR_FILES))
+
+def _prepare_out(out: Path, force: bool, resume: bool, args: dict) -> Path:
+    "Check `out` before any work and return the working folder (`<out>.partial`), checkpoints kept when resuming."
+    import shutil
+    if force and resume: raise ValueError("give --force (start over) or --resume (continue), not both")
+    work = out.with_name(out.name + '.partial')
+    for f in (out, work):
+        if f.exists() and not f.is_dir(): raise NotADirectoryError(f"output folder {f} exists and is a file, not a folder")
+    parent = out.parent if out.parent != Path('') else Path('.')
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write the output folder {out}: {parent} is not writable")
+    if out.exists() and any(out.iterdir()):
+        if not (force or resume):
+            raise FileExistsError(f"output folder {out} exists and is not empty; --force replaces it, --resume continues its run")
+        if not _is_ours(out):
+            raise FileExistsError(f"output folder {out} holds files that argminn did not write; refusing to replace it "
+                                  f"(choose another --out)")
+    if work.exists():
+        if force: shutil.rmtree(work)
+        elif not resume:
+            raise FileExistsError(f"{work} holds an interrupted run; --resume continues it, --force starts over")
+    if resume:
+        src = work if work.exists() else out
+        if (src / 'checkpoints' / 'run.json').exists(): _same_run(src / 'checkpoints' / 'run.json', args)   # before anything moves
+        if not work.exists() and (out / 'checkpoints').is_dir(): shutil.copytree(out / 'checkpoints', work / 'checkpoints')
+        for f in (work.iterdir() if work.exists() else ()):       # everything but the checkpoints is written afresh
+            if f.name != 'checkpoints': shutil.rmtree(f) if f.is_dir() else f.unlink()
+    work.mkdir(parents=True, exist_ok=True)
+    _same_run(work / 'checkpoints' / 'run.json', args)
+    return work
+
+def _same_run(path: Path, args: dict):
+    "Record the run's arguments beside its checkpoints; resuming with different ones is an error naming them."
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = [f"{k}: {old.get(k)!r} then, {v!r} now" for k, v in args.items() if old.get(k) != v]
+        if diff: raise ValueError(f"cannot resume: the checkpoints in {path.parent} belong to a run with other settings "
+                                  f"({'; '.join(diff)}); use --force to start over")
+    else:
+        with atomic_path(path) as tmp: tmp.write_text(json.dumps(args, indent=1) + '\n')
+
+def _publish(work: Path, out: Path):
+    "Replace `out` by the finished `work` folder with renames, so no reader sees a half-written or mixed folder."
+    import shutil
+    old = None
+    if out.exists():
+        old = out.with_name(f'.{out.name}.old-{os.getpid()}')
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
+
 def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'; not with `peaks`)
                  model: str = 'argminn', # 'argminn' or 'cnn'
                  epochs: int | None = None, # None: CPU_SIZE / GPU_SIZE by device
@@ -362,9 +421,11 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  peaks=None, # narrowPeak/BED file: train on ChIP-seq peaks instead of a simulation
                  genome=None, # genome FASTA for `peaks`
                  interpret: bool = True, # add the model-reading section (`interpret.interpretation_report`)
+                 force: bool = False, # replace an existing non-empty `out` (one written by this function)
+                 resume: bool = False, # continue an interrupted run from its per-epoch checkpoints
+                 on_missing_chrom: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' or 'skip'
                  ) -> PipelineResult:
-    "Train, test, and write checkpoint, metrics.json, training curves, filter logos and report.md to `out`."
-    import matplotlib.pyplot as plt
+    "Train, test, and write checkpoints, model, metrics.json, training curves, filter logos and report.md to `out`."
     if (peaks is None) != (genome is None): raise ValueError("peaks and genome go together: give both or neither")
     if peaks is not None and dataset is not None:
         raise ValueError("give either a simulated dataset or peaks + genome, not both")
@@ -377,17 +438,39 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     epochs = size['epochs'] if epochs is None else int(epochs)
     batches_per_epoch = size['batches_per_epoch'] if batches_per_epoch is None else int(batches_per_epoch)
     seeds = tuple(size['seeds'] if seeds is None else seeds)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    args = dict(dataset=dataset, model=model, epochs=epochs, batches_per_epoch=batches_per_epoch, seeds=list(seeds),
+                random_state=random_state, eval_batches=eval_batches, device_type=dev.type,
+                peaks=None if peaks is None else str(Path(peaks).resolve()), genome=None if genome is None else str(Path(genome).resolve()))
+    work = _prepare_out(out, force, resume, args)      # everything is written here, and renamed to `out` at the end
+    try: res = _run_into(work, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
+                         peaks, genome, interpret, on_missing_chrom)
+    except BaseException as e:
+        if any((work / 'checkpoints').glob('seed_*/last.pt')):
+            print(f"{'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed'}: the checkpoints so far are in "
+                  f"{work / 'checkpoints'}; run again with --resume (resume=True) to continue", file=sys.stderr)
+        else:
+            import shutil; shutil.rmtree(work, ignore_errors=True)          # nothing worth keeping
+        raise
+    _publish(work, out)
+    if verbose: print(f"test accuracy {res.run.test.accuracy:.4f} (AUROC {res.run.test.auroc:.4f}); report: {out / 'report.md'}")
+    return PipelineResult(out, res.run, res.metrics, out / 'report.md')
+
+def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
+              peaks, genome, interpret, on_missing_chrom) -> PipelineResult:
+    "The work of `run_pipeline`, written into the folder `out`."
+    import matplotlib.pyplot as plt
     what = f"simulated {dataset!r}" if peaks is None else f"peaks {Path(peaks).name} on {Path(genome).name}"
     if verbose: print(f"training {model} on {what}: {epochs} epochs x {batches_per_epoch} batches, "
                       f"seeds {list(seeds)}, device {dev}")
     t0 = time.time()
     if peaks is None:
         run = train_on_simulation(dataset, model, epochs, batches_per_epoch, eval_batches, seeds, device=dev,
-                                  data_seed=random_state, verbose=verbose)
+                                  data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True)
     else:
         run = train_on_peaks(peaks, genome, model, epochs, batches_per_epoch, seeds, device=dev,
-                             data_seed=random_state, verbose=verbose)
+                             data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True,
+                             split_kwargs=dict(on_missing=on_missing_chrom))
     wall = time.time() - t0
     best = run.seeds.best
     save_model(run.model, out / 'model.pt', dataset=run.dataset, test_accuracy=run.test.accuracy)
@@ -418,7 +501,6 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
         metrics['interpretation_seconds'] = time.time() - t1
     with atomic_path(out / 'metrics.json') as tmp: tmp.write_text(json.dumps(metrics, indent=2, default=float))
     report = _write_report(out, metrics, run, interp)
-    if verbose: print(f"test accuracy {run.test.accuracy:.4f} (AUROC {run.test.auroc:.4f}); report: {report}")
     return PipelineResult(out, run, metrics, report)
 
 def _interpret(run: SimRun, out: Path, simulated: bool):

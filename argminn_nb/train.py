@@ -23,8 +23,8 @@ from .dna import check_one_hot
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
 
 # %% auto #0
-__all__ = ['predict', 'auroc', 'Metrics', 'metrics_from_probs', 'evaluate', 'EarlyStopping', 'TrainResult', 'fit', 'SeedsResult',
-           'train_seeds', 'plot_history']
+__all__ = ['check_labels', 'predict', 'auroc', 'Metrics', 'metrics_from_probs', 'evaluate', 'EarlyStopping', 'TrainResult', 'fit',
+           'SeedsResult', 'train_seeds', 'plot_history']
 
 # %% ../nbs/api/07_train.ipynb #0caec1c1
 def _split_xy(data) -> tuple:
@@ -39,6 +39,19 @@ def _probs_1d(out: torch.Tensor) -> torch.Tensor:
     if out.ndim == 2 and out.shape[1] == 1: out = out[:, 0]
     if out.ndim != 1: raise ValueError(f"the model must return one probability per sequence, shape (N,); got {tuple(out.shape)}")
     return out
+
+def check_labels(y, # (N,) labels
+                 name: str = 'y', # name used in error messages
+                 ):
+    "Validate that `y` holds only 0 and 1 (a ValueError names the first other value and its index); returns `y`."
+    yt = y.detach() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y, dtype=np.float64))
+    if yt.ndim != 1: raise ValueError(f"{name} must be one label per sequence, shape (N,); got shape {tuple(yt.shape)}")
+    bad = (yt != 0) & (yt != 1)
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0, 0])
+        raise ValueError(f"{name} must hold binary labels 0 and 1; label {i} is {float(yt[i])!r} "
+                         f"({int(bad.sum())} of {len(yt)} labels are neither 0 nor 1)")
+    return y
 
 def predict(model: nn.Module, # model mapping one-hot (N, 4, L) to probabilities (N,)
             X, # one-hot (N, 4, L) NumPy array or tensor
@@ -80,6 +93,10 @@ def metrics_from_probs(y, # (N,) labels in {0, 1}
     "Accuracy, binary cross-entropy and AUROC of probabilities `p` against labels `y`."
     y = np.asarray(y, dtype=np.float64).ravel(); p = np.asarray(p, dtype=np.float64).ravel()
     if y.shape != p.shape: raise ValueError(f"labels and predictions differ in length: {y.shape} vs {p.shape}")
+    check_labels(y)
+    if not np.isfinite(p).all():
+        raise ValueError(f"{int((~np.isfinite(p)).sum())} of {len(p)} predictions are not finite (first at index "
+                         f"{int(np.flatnonzero(~np.isfinite(p))[0])}); the model's output is broken for these inputs")
     pc = np.clip(p, 1e-7, 1 - 1e-7)
     bce = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
     return Metrics(float(np.mean((p >= 0.5) == (y >= 0.5))), bce, auroc(y, p), len(y))
@@ -134,13 +151,21 @@ class TrainResult:
                 f"stopped_early={self.stopped_early}, seconds={self.seconds:.1f})")
 
 # %% ../nbs/api/07_train.ipynb #6f076260
-def _forward_terms(model, X, y, loss_fn: RegularizedLoss, epoch: int) -> LossTerms:
-    "Loss terms of one batch; the forward pass depends on what the model offers."
+def _finite_output(out: torch.Tensor, what: str, epoch: int, batch: int) -> torch.Tensor:
+    if not bool(torch.isfinite(out.detach()).all()):
+        n = int((~torch.isfinite(out.detach())).sum())
+        raise FloatingPointError(f"the model returned non-finite {what} ({n} of {out.numel()}) at epoch {epoch}, batch {batch}; "
+                                 f"training stopped. Lower the learning rate, or check the model and the inputs")
+    return out
+
+def _forward_terms(model, X, y, loss_fn: RegularizedLoss, epoch: int, batch: int = 0, sched_epoch: int | None = None) -> LossTerms:
+    "Loss terms of one batch (a non-finite model output is a FloatingPointError); the forward pass depends on the model."
+    se = epoch if sched_epoch is None else sched_epoch
     if loss_fn.regularize:
         z, A = model.logits(X, return_activations=True)
-        return loss_fn(z, y, A, model.scanner.weight, epoch)
-    if hasattr(model, 'logits'): return loss_fn(model.logits(X), y, epoch=epoch)
-    p = _probs_1d(model(X))                                             # probabilities-only model
+        return loss_fn(_finite_output(z, 'logits', epoch, batch), y, A, model.scanner.weight, se)
+    if hasattr(model, 'logits'): return loss_fn(_finite_output(model.logits(X), 'logits', epoch, batch), y, epoch=se)
+    p = _finite_output(_probs_1d(model(X)), 'probabilities', epoch, batch)   # probabilities-only model
     bce = F.binary_cross_entropy(p, y.to(p.dtype))
     return LossTerms(bce, bce, bce.new_zeros(()), bce.new_zeros(()), 0.0, 0.0)
 
@@ -191,6 +216,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
         ) -> TrainResult:
     "Train `model` with Adam, per-epoch λ schedules, validation, early stopping and the best checkpoint restored."
     t_start = time.time()
+    if int(epochs) != epochs or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     device = get_device(device); model.to(device)
     if regularize is None: regularize = bool(getattr(model, 'scanner_regularized', False))
     if regularize and not (isinstance(getattr(model, 'scanner', None), nn.Conv1d) and hasattr(model, 'logits')):
@@ -249,8 +275,8 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
             lam = (0.0, 0.0)
             for b, (X, y) in enumerate(tqdm(train_loader, total=len(train_loader), leave=False, disable=not verbose,
                                             desc=f'epoch {epoch}')):
-                X, y = to_tensor(X, device=device), to_tensor(y, device=device)
-                terms = _forward_terms(model, X, y, loss_fn, se)
+                X, y = to_tensor(X, device=device), check_labels(to_tensor(y, device=device), 'training labels')
+                terms = _forward_terms(model, X, y, loss_fn, epoch, b, se)
                 _check_finite(terms, epoch, b)
                 opt.zero_grad(set_to_none=True)
                 terms.total.backward()

@@ -129,9 +129,11 @@ def test_gzip_crlf_and_extra_columns(tmp_path):
     text = 'chr1\t10\t20\tname\t5\r\nchr2\t1\t2\r\n'
     p = tmp_path / 'a.bed.gz'
     with gzip.open(p, 'wt', newline='') as f: f.write(text)
-    df = read_bed(p, names=['name', 'score'])
+    df = read_bed(p, names=['name', 'score'], mixed_columns='drop')
     assert df[['chrom', 'start', 'end']].values.tolist() == [['chr1', 10, 20], ['chr2', 1, 2]]
     assert 'name' not in df      # only columns every line has are kept
+    with pytest.raises(ValueError, match=r'a\.bed\.gz, line 2: 3 columns, but line 1 has 5'):   # the default: an error
+        read_bed(p, names=['name', 'score'])
 
 
 def test_truncated_gzip(tmp_path):
@@ -209,11 +211,11 @@ def test_missing_chromosome_skip_and_raise(tmp_path, genome):
     p = tmp_path / 'peaks.bed'
     p.write_text('chr2\t5000\t5300\nchrEBV\t1\t100\nchr2_KI270\t5\t50\nchrY\t1\t100\n')
     with pytest.warns(UserWarning, match=r'skipped 3 peaks on chromosomes absent from mini_genome\.fa'):
-        kept = peaks_in_genome(read_peaks(p), genome)
+        kept = peaks_in_genome(read_peaks(p), genome, on_missing='skip')
     assert kept['line'].tolist() == [1]
     assert kept.attrs['skipped']['not_in_genome'] == {'chrEBV': 1, 'chr2_KI270': 1, 'chrY': 1}
     with pytest.raises(ValueError, match=r"peaks\.bed, line 2: chromosome 'chrEBV' is not in the genome"):
-        peaks_in_genome(read_peaks(p), genome, on_missing='raise')
+        peaks_in_genome(read_peaks(p), genome)          # the default
     with pytest.raises(ValueError, match='on_missing must be'): peaks_in_genome(read_peaks(p), genome, on_missing='ignore')
 
 

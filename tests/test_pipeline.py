@@ -21,7 +21,7 @@ def tiny(tmp_path_factory):
 
 def test_outputs(tiny):
     names = sorted(p.name for p in tiny.out.iterdir())
-    assert names == ['filter_logos.png', 'history.csv', 'interpretation', 'metrics.json', 'model.pt', 'report.md',
+    assert names == ['checkpoints', 'filter_logos.png', 'history.csv', 'interpretation', 'metrics.json', 'model.pt', 'report.md',
                      'training_curves.png']
     interp = sorted(p.name for p in (tiny.out / 'interpretation').iterdir())
     assert {'filter_logos.png', 'filter_matches.png', 'filter_matches.csv', 'interpretation.md'} <= set(interp)
@@ -32,6 +32,7 @@ def test_outputs(tiny):
     assert set(m['test']) == {'accuracy', 'loss', 'auroc', 'n'} and m['test']['n'] == 128
     assert m['paper_test_accuracy_percent'] == pytest.approx(89.8)
     rep = (tiny.out / 'report.md').read_text()
+    assert '.partial' not in rep and '.partial' not in (tiny.out / 'metrics.json').read_text()   # no trace of the work folder
     assert 'filter_logos.png' in rep and 'training_curves.png' in rep and 'Test accuracy' in rep
     assert '## Reading the model' in rep and 'interpretation/filter_matches.png' in rep
     assert set(m['interpretation']['motifs_recovered']) == {'SPI1'}

@@ -78,12 +78,15 @@ def test_evaluation_always_in_eval_mode():
 
 
 def test_nan_error_names_epoch_and_term():
-    class NaNLoader(Loader):
+    model = CNNBaseline(seq_len=L)
+    class NaNLoader(Loader):       # at epoch 2, batch 1 a weight turns NaN, so the model's output does
         def __iter__(self):
             for i, (X, y) in enumerate(super().__iter__()):
-                yield (X * float('nan') if self.epoch == 2 and i == 1 else X), y
-    with pytest.raises(FloatingPointError, match='non-finite prediction loss .* at epoch 2, batch 1'):
-        fit(CNNBaseline(seq_len=L), NaNLoader(), VAL, epochs=4, verbose=False)
+                if self.epoch == 2 and i == 1:
+                    with torch.no_grad(): model.scanner.weight[0, 0, 0] = float('nan')
+                yield X, y
+    with pytest.raises(FloatingPointError, match=r'non-finite logits \(.*\) at epoch 2, batch 1'):
+        fit(model, NaNLoader(), VAL, epochs=4, verbose=False)
     with pytest.raises(FloatingPointError, match='weighted overlap loss'):
         fit(small_argminn(), Loader(), VAL, epochs=1, overlap_schedule=1e39, reduction='sum', verbose=False)
 
