@@ -307,12 +307,15 @@ def _check_bed_rows(df, text):
         assert (r.chrom, r.start, r.end) == (f[0], int(f[1]), int(f[2])), (r, f)
 
 
+@pytest.mark.parametrize('reader, suffix', [(read_bed, '.bed'), (read_fasta, '.fa'), (read_meme, '.meme')],
+                         ids=['bed', 'fasta', 'meme'])
 @FUZZ
 @given(data=st.binary(max_size=400))
-def test_fuzz_bed_random_bytes(tmp_path, data):
-    p = tmp_path / 'f.bed'; p.write_bytes(data)
-    df = _parse_or_value_error(read_bed, p)
-    if df is not None: _check_bed_rows(df, data.decode('utf-8'))
+def test_fuzz_random_bytes(tmp_path, reader, suffix, data):
+    p = tmp_path / f'f{suffix}'; p.write_bytes(data)
+    for f in tmp_path.glob('*.fai'): f.unlink()
+    got = _parse_or_value_error(reader, p)
+    if got is not None and reader is read_bed: _check_bed_rows(got, data.decode('utf-8'))
 
 
 @FUZZ
@@ -323,14 +326,6 @@ def test_fuzz_narrowpeak_edits(tmp_path, text):
     if df is not None:
         _check_bed_rows(df, text)
         assert ((df.summit >= df.start) & (df.summit < df.end)).all()
-
-
-@FUZZ
-@given(data=st.binary(max_size=300))
-def test_fuzz_fasta_random_bytes(tmp_path, data):
-    p = tmp_path / 'f.fa'; p.write_bytes(data)
-    for f in tmp_path.glob('f.fa.fai'): f.unlink()
-    _parse_or_value_error(read_fasta, p)
 
 
 def _naive_fasta(text):
@@ -381,10 +376,3 @@ def test_fuzz_meme_edits(tmp_path, text):
         assert len(m.motifs) <= text.count('MOTIF')
         for mo in m.motifs:
             assert mo.pfm.shape[0] == 4 and np.allclose(mo.pfm.sum(0), 1, atol=1e-2)
-
-
-@FUZZ
-@given(data=st.binary(max_size=300))
-def test_fuzz_meme_random_bytes(tmp_path, data):
-    p = tmp_path / 'f.meme'; p.write_bytes(data)
-    _parse_or_value_error(read_meme, p)
