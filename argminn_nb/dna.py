@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -307,6 +308,11 @@ def read_fasta(path: str | os.PathLike, # FASTA file (index built if missing)
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"FASTA file not found: {path}")
     if path.is_dir(): raise IsADirectoryError(f"expected a FASTA file, got a directory: {path}")
+    raw = path.read_bytes()   # pyfaidx splits names at a bare carriage return, so '>s\req1' would silently become 's'
+    if cr := re.search(rb'\r(?!\n)', raw):
+        line = raw[:cr.start()].count(b'\n') + 1
+        raise ValueError(f"{path}, line {line}: a carriage return inside a line "
+                         f"(only CRLF line ends are allowed)")
     try: fa = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, read_long_names=False)
     except (pyfaidx.FastaIndexingError, ValueError, UnicodeDecodeError, IndexError, KeyError) as e:
         raise ValueError(f"{path}: not a valid FASTA file ({str(e).replace(str(path), '').strip() or type(e).__name__})") from None

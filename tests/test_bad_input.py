@@ -288,6 +288,7 @@ def edited(draw, text: str):
 
 
 def _parse_or_value_error(fn, path):
+    for f in path.parent.glob('*.fai'): f.unlink()          # pyfaidx's index of an earlier example
     try: return fn(path)
     except ValueError as e:
         assert str(path) in str(e) or path.name in str(e), f'error does not name the file: {e}'
@@ -313,7 +314,6 @@ def _check_bed_rows(df, text):
 @given(data=st.binary(max_size=400))
 def test_fuzz_random_bytes(tmp_path, reader, suffix, data):
     p = tmp_path / f'f{suffix}'; p.write_bytes(data)
-    for f in tmp_path.glob('*.fai'): f.unlink()
     got = _parse_or_value_error(reader, p)
     if got is not None and reader is read_bed: _check_bed_rows(got, data.decode('utf-8'))
 
@@ -328,6 +328,13 @@ def test_fuzz_narrowpeak_edits(tmp_path, text):
         assert ((df.summit >= df.start) & (df.summit < df.end)).all()
 
 
+def test_fasta_bare_carriage_return_is_an_error(tmp_path):
+    "pyfaidx would split '>s\\req1' into the name 's'; a CR that does not end a line is refused instead (CRLF still reads)."
+    p = tmp_path / 'cr.fa'; p.write_bytes(b'>seq0\nACGT\n>s\req1 first\nACGT\n')
+    with pytest.raises(ValueError, match=r'cr\.fa, line 3: a carriage return inside a line'): read_fasta(p)
+    p.write_bytes(b'>seq0\r\nACGT\r\n'); assert read_fasta(p) == {'seq0': 'ACGT'}
+
+
 def _naive_fasta(text):
     out, name = {}, None
     for line in text.replace('\r', '').split('\n'):
@@ -340,7 +347,6 @@ def _naive_fasta(text):
 @given(text=edited('>seq1 first\nACGTACGTAC\nGGTTNNAC\n>seq2\nacgtAC\n'))
 def test_fuzz_fasta_edits(tmp_path, text):
     p = tmp_path / 'f.fa'; p.write_text(text)
-    for f in tmp_path.glob('f.fa.fai'): f.unlink()
     got = _parse_or_value_error(read_fasta, p)
     if got is not None: assert got == _naive_fasta(text)
 
