@@ -632,11 +632,12 @@ class PeakLoader(torch.utils.data.IterableDataset):
         fits = lo <= hi
         self.skipped_short = int((on & ~fits).sum())   # peaks on chromosomes shorter than the window
         rows = np.flatnonzero(on & fits)
+        pchrom = self.peaks['chrom'].to_numpy(dtype=object)
         mid = (lo[rows] + hi[rows]) // 2               # every positive window is drawn again here if it is N-rich
         n_rich = np.zeros(len(rows), bool)
         for i in range(0, len(rows), 4096):
             sl = slice(i, i + 4096)
-            x = self.genome.codes(self.peaks['chrom'].to_numpy(dtype=object)[rows[sl]], mid[sl], self.window)
+            x = self.genome.codes(pchrom[rows[sl]], mid[sl], self.window)
             n_rich[sl] = (x == 4).mean(1) > self.max_n
         self.skipped_n_rich = int(n_rich.sum())        # peaks whose central window has more N than max_n
         if self.skipped_n_rich:
@@ -647,7 +648,7 @@ class PeakLoader(torch.utils.data.IterableDataset):
             raise ValueError(f"no usable peaks on the {split} chromosomes ({', '.join(self.splits[split])}) "
                              f"of {self.peaks.attrs.get('path', 'the peak table')}")
         self._lo, self._hi = lo[self._rows], hi[self._rows]
-        self._pchrom = self.peaks['chrom'].to_numpy(dtype=object)[self._rows]
+        self._pchrom = pchrom[self._rows]
         self.batches_per_epoch = (math.ceil(len(self._rows) / self.n_pos) if batches_per_epoch is None
                                   else int(batches_per_epoch))
         if self.batches_per_epoch < 1: raise ValueError(f"batches_per_epoch must be >= 1, got {batches_per_epoch}")
@@ -951,8 +952,6 @@ def _json_url(url: str, timeout: float = 60) -> dict:
 def _text_url(url: str, timeout: float = 60) -> str:
     with _open_url(url, timeout) as r: return r.read().decode()
 
-def _sidecar(path: Path) -> Path: return path.with_name(path.name + '.md5')
-
 def encode_file(accession: str, # ENCODE file accession, e.g. 'ENCFF664UGR' (see `PAPER_DATASETS`)
                 cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)
                 ext: str = 'bed.gz', # file extension on the ENCODE portal
@@ -965,12 +964,9 @@ def encode_file(accession: str, # ENCODE file accession, e.g. 'ENCFF664UGR' (see
                          f"e.g. the IDR thresholded peaks: {[v['peaks'] for v in PAPER_DATASETS.values() if v['experiment'] == accession] or 'see the experiment page'}")
     if not re.fullmatch(r'ENCFF[0-9]{3}[A-Z]{3}', accession): raise ValueError(f"not an ENCODE file accession: {accession!r}")
     dest = Path(cache_dir or default_cache_dir())/'encode'/f'{accession}.{_safe_part(ext, "ext")}'
-    if md5 == 'auto':
-        if dest.exists() and _sidecar(dest).exists(): md5 = _sidecar(dest).read_text().strip()
-        else: md5 = _json_url(ENCODE_METADATA_URL.format(acc=accession)).get('md5sum')
-    path = download(ENCODE_FILE_URL.format(acc=accession, ext=ext), dest=dest, md5=md5, verbose=verbose)
-    if md5: _sidecar(dest).write_text(md5 + '\n')
-    return path
+    if md5 == 'auto':   # a cached file is verified against the SHA-256 `download` recorded when it was fetched and checked
+        md5 = None if dest.exists() and _recorded(dest).exists() else _json_url(ENCODE_METADATA_URL.format(acc=accession)).get('md5sum')
+    return download(ENCODE_FILE_URL.format(acc=accession, ext=ext), dest=dest, md5=md5, verbose=verbose)
 
 def ucsc_genome(assembly: str = 'hg38', # UCSC assembly name
                 cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)

@@ -158,9 +158,8 @@ def _finite_output(out: torch.Tensor, what: str, epoch: int, batch: int) -> torc
                                  f"training stopped. Lower the learning rate, or check the model and the inputs")
     return out
 
-def _forward_terms(model, X, y, loss_fn: RegularizedLoss, epoch: int, batch: int = 0, sched_epoch: int | None = None) -> LossTerms:
-    "Loss terms of one batch (a non-finite model output is a FloatingPointError); the forward pass depends on the model."
-    se = epoch if sched_epoch is None else sched_epoch
+def _forward_terms(model, X, y, loss_fn: RegularizedLoss, se: int, epoch: int, batch: int) -> LossTerms:
+    "Loss terms of one batch at schedule epoch `se` (a non-finite model output is a FloatingPointError naming `epoch` and `batch`)."
     if loss_fn.regularize:
         z, A = model.logits(X, return_activations=True)
         return loss_fn(_finite_output(z, 'logits', epoch, batch), y, A, model.scanner.weight, se)
@@ -276,7 +275,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
             for b, (X, y) in enumerate(tqdm(train_loader, total=len(train_loader), leave=False, disable=not verbose,
                                             desc=f'epoch {epoch}')):
                 X, y = to_tensor(X, device=device), check_labels(to_tensor(y, device=device), 'training labels')
-                terms = _forward_terms(model, X, y, loss_fn, epoch, b, se)
+                terms = _forward_terms(model, X, y, loss_fn, se, epoch, b)
                 _check_finite(terms, epoch, b)
                 opt.zero_grad(set_to_none=True)
                 terms.total.backward()
