@@ -57,9 +57,18 @@ def _seed_list(s: str) -> tuple[int, ...]:
 
 def cmd_run(args) -> int:
     "Train, test, read the model and write the output folder."
+    import torch
+    from argminn_nb.core import available_cores, busy_cores, default_threads
     from argminn_nb.pipeline import run_pipeline
     if args.peaks is not None and args.dataset is not None:
         raise ValueError("give either --dataset or --peaks/--genome, not both")
+    if args.threads == 'auto':
+        busy = busy_cores()
+        torch.set_num_threads(default_threads(busy))
+        if not args.quiet:
+            print(f"{torch.get_num_threads()} PyTorch thread(s): {available_cores()} core(s), {busy:.1f} busy with other "
+                  f"processes (set --threads to choose)")
+    else: torch.set_num_threads(args.threads)
     res = run_pipeline(dataset=args.dataset, model=args.model, epochs=args.epochs, batches_per_epoch=args.batches_per_epoch,
                        seeds=args.seeds, device=args.device, out=args.out, random_state=args.seed,
                        verbose=not args.quiet, peaks=args.peaks, genome=args.genome, interpret=not args.no_interpret,
@@ -93,10 +102,17 @@ def _add_run_parser(sub):
                                                                       '(default: an error naming file and line)')
     r.add_argument('--seed', type=int, default=0, help='seed of the simulated data / genome windows (default 0)')
     r.add_argument('--no-interpret', action='store_true', help='skip reading the model (TOMTOM, tracing)')
+    r.add_argument('--threads', type=_threads, default='auto',
+                   help="PyTorch CPU threads (default auto: the cores not kept busy by other processes, measured at the "
+                        "start; on a shared machine fewer threads than cores is faster, not slower)")
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
     r.set_defaults(func=cmd_run)
 
 # %% ../nbs/api/13_cli.ipynb #01d508b8
+def _threads(s: str):
+    "'auto' or a positive number of threads."
+    return 'auto' if s == 'auto' else _positive_int(s)
+
 def _positive_int(s: str) -> int:
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'torch_threads_kept', 'to_tensor',
-           'batch_slices', 'atomic_path', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'torch_threads_kept', 'busy_cores',
+           'available_cores', 'default_threads', 'adam', 'to_tensor', 'batch_slices', 'atomic_path', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -79,6 +80,46 @@ def torch_threads_kept() -> Iterator[int]:
     try: yield n
     finally:
         if torch.get_num_threads() != n: torch.set_num_threads(n)
+
+# %% ../nbs/api/00_core.ipynb #b7c0d1e3
+def _cpu_jiffies() -> tuple[int, int] | None:
+    "(busy, total) CPU jiffies of the whole machine from /proc/stat, or None where it cannot be read."
+    try:
+        with open('/proc/stat') as f: v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError): return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)                      # idle + iowait
+    return sum(v[:8]) - idle, sum(v[:8])
+
+def busy_cores(interval: float = 0.25, # seconds to watch the machine for
+               ) -> float:
+    "How many cores other processes keep busy: CPU time used by everything but this process over `interval` (Linux), or the 1-minute load average."
+    import time
+    a, t0, own0 = _cpu_jiffies(), time.monotonic(), time.process_time()
+    if a is None:
+        return float(os.getloadavg()[0]) if hasattr(os, 'getloadavg') else 0.0
+    time.sleep(interval)
+    b, dt, own = _cpu_jiffies(), time.monotonic() - t0, time.process_time() - own0
+    hz = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+    return max(0.0, ((b[0] - a[0]) / hz - own) / max(dt, 1e-6))
+
+def available_cores() -> int:
+    "Cores this process may run on (its CPU affinity where the platform reports it)."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+def default_threads(busy: float | None = None, # cores busy with other processes (None: measure with `busy_cores`)
+                    ) -> int:
+    "PyTorch intra-op threads for this machine now: the available cores less those other processes keep busy, at least 1."
+    busy = busy_cores() if busy is None else float(busy)
+    return max(1, min(available_cores(), round(available_cores() - busy)))
+
+# %% ../nbs/api/00_core.ipynb #b7c0d1e6
+def adam(params, # parameters (or parameter groups) to optimise
+         **kwargs, # lr, betas, ... as for torch.optim.Adam
+         ) -> torch.optim.Adam:
+    "`torch.optim.Adam`, fused where this PyTorch supports it for these parameters (CPU or CUDA floating point), else the default."
+    params = list(params)
+    try: return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(params, **kwargs)
 
 # %% ../nbs/api/00_core.ipynb #c499a7ca
 def to_tensor(x, # array-like or tensor

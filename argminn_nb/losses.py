@@ -39,36 +39,67 @@ def protector(activations: torch.Tensor, # (N, F, P) activations
               ) -> tuple[torch.Tensor, torch.Tensor]:
     "Index `(N, P)` of the most activated filter per position (ties: lowest index) and whether the position protects anything (some activation != 0)."
     A = activations.detach()
-    best, idx, nz = A[:, 0], torch.zeros(A.shape[0], A.shape[2], dtype=torch.long, device=A.device), A[:, 0] != 0
-    for f in range(1, A.shape[1]):          # a loop over the few filters; each step is vectorised over N x P
-        a = A[:, f]; up = a > best           # strict '>': an equal later filter never takes over (lowest index wins)
-        best = torch.where(up, a, best); idx = torch.where(up, f, idx); nz = nz | (a != 0)
-    return idx, nz
+    nf = A.shape[1]
+    rank = torch.arange(nf, 0, -1, device=A.device, dtype=A.dtype).view(1, nf, 1)   # F, F-1, ..., 1: lower index ranks higher
+    first = ((A == A.amax(1, keepdim=True)) * rank).amax(1)                         # F - index of the first maximum
+    idx = (nf - first).long().clamp_(0, nf - 1)                                      # (NaN columns: filter F-1, and nz decides)
+    return idx, (A.amax(1) != 0) | (A.amin(1) != 0)
 
 def protection_mask(activations: torch.Tensor, # (N, F, P) activations
                     ) -> torch.Tensor:
     "One-hot mask `(N, F, P)` of the most activated filter per position (ties: lowest index); all-zero where every activation is 0."
-    idx, nz = protector(activations)
-    M = F.one_hot(idx, activations.shape[1]).to(activations.dtype) * nz[..., None]
-    return M.permute(0, 2, 1)
+    A = activations.detach()
+    mx = A.amax(1, keepdim=True)
+    M = ((A == mx) & ((mx != 0) | (A.amin(1, keepdim=True) != 0))).to(A.dtype)   # every maximum of a non-zero column
+    if bool((M.sum(1) > 1).any()):                                                # a tie somewhere: keep the lowest index
+        idx, nz = protector(A)
+        filters = torch.arange(A.shape[1], device=A.device).view(1, -1, 1)
+        M = ((filters == idx[:, None]) & nz[:, None]).to(A.dtype)
+    return M
+
 
 # %% ../nbs/api/06_losses.ipynb #4feeb350
 OVERLAP_REDUCTIONS = ('normalized', 'mean', 'sum', 'none')
+
+def _end_to_end(T: torch.Tensor, gap: int, lead: int) -> torch.Tensor:
+    "`(N, F, P)` -> `(F, lead + N·(P+gap) + gap)`: the sequences laid end to end, each followed by `gap` zeros."
+    N, nf, P = T.shape
+    out = T.new_zeros(nf, lead + N * (P + gap) + gap)
+    out[:, lead:lead + N * (P + gap)].view(nf, N, P + gap)[:, :, :P] = T.transpose(0, 1)
+    return out
+
+class _ProtectedOverlap(torch.autograd.Function):
+    "Per-sequence `Σ_a,i M[n,a,i] · Y[n,a,i]` with `Y = conv1d(A, C, padding=w-1)`; both gradients as forward convolutions."
+    @staticmethod
+    def forward(ctx, A, C, M):
+        s = (C.shape[2] - 1) // 2
+        ctx.save_for_backward(A, C, M)
+        return (F.conv1d(A, C, padding=s) * M).sum((1, 2))              # Y[n, a, i] = sum_b,s C[a,b,s] A[n,b,i+s]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        A, C, M = ctx.saved_tensors
+        s = (C.shape[2] - 1) // 2
+        G = M * g[:, None, None]
+        dA = F.conv1d(G, C.transpose(0, 1).flip(2), padding=s) if ctx.needs_input_grad[0] else None
+        dC = None
+        if ctx.needs_input_grad[1]:                                     # dC[a,b,k] = sum_n,i G[n,a,i] A[n,b,i+k-s]
+            Af, Gf = _end_to_end(A, s, s), _end_to_end(G, s, 0)[:, :-s or None]
+            dC = F.conv1d(Af[:, None], Gf[:, None]).transpose(0, 1)
+        return dA, dC, None
 
 def filter_overlap_loss(activations: torch.Tensor, # (N, F, P) first-layer activations (after ReLU)
                         weight: torch.Tensor, # (F, 4, w) first-layer convolution weights
                         reduction: str = 'normalized', # 'normalized' | 'mean' | 'sum' | 'none' (see below)
                         ) -> torch.Tensor:
-    "Filter-overlap loss L_o (paper Eq. 2) computed exactly with one convolution."
+    "Filter-overlap loss L_o (paper Eq. 2) computed exactly with one convolution (and two for its gradients)."
     if reduction not in OVERLAP_REDUCTIONS: raise ValueError(f"reduction must be one of {OVERLAP_REDUCTIONS}, got {reduction!r}")
     if activations.ndim != 3: raise ValueError(f"activations must have shape (N, n_filters, positions); got {tuple(activations.shape)}")
     if weight.ndim != 3 or weight.shape[0] != activations.shape[1]:
         raise ValueError(f"weight must have shape (n_filters={activations.shape[1]}, 4, width); got {tuple(weight.shape)}")
     nf, _, w = weight.shape
-    C = overlap_kernel(weight)
-    Y = F.conv1d(activations, C, padding=w - 1)                         # Y[n, a, i] = sum_b,s C[a,b,s] A[n,b,i+s]
-    idx, nz = protector(activations)
-    per_seq = (Y.gather(1, idx[:, None]).squeeze(1) * nz).sum(1)        # Eq. 2 for each sequence: Y at the protector
+    per_seq = _ProtectedOverlap.apply(activations, overlap_kernel(weight), protection_mask(activations))
     if reduction == 'none': return per_seq
     if reduction == 'sum': return per_seq.sum()
     if reduction == 'mean': return per_seq.mean()

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .core import as_rng, as_torch_generator, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
+from .core import adam, as_rng, as_torch_generator, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot, one_hot_encode
 from .train import predict
 
@@ -458,7 +458,7 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
     gen = as_torch_generator(rng)
     explainer.to(device); predictor.to(device)
     p_all = torch.as_tensor(predict(predictor, X, device=device))
-    opt = torch.optim.Adam(explainer.parameters(), lr=lr, betas=tuple(betas))
+    opt = adam(explainer.parameters(), lr=lr, betas=tuple(betas))
     slices = batch_slices(len(X), batch_size)
     rows, t_start = [], time.time()
     explainer.train()

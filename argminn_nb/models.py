@@ -17,7 +17,7 @@ from .core import torch_seeded
 from .dna import check_one_hot
 
 # %% auto #0
-__all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'positional_encoding', 'MemoryAttentionLayer', 'ARGMINNTrace',
+__all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'positional_encoding', 'Tokens', 'MemoryAttentionLayer', 'ARGMINNTrace',
            'LogitsAndActivations', 'ARGMINN', 'scanner_weights', 'CNNBaseline']
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
@@ -50,6 +50,24 @@ def positional_encoding(length: int, # number of positions
 
 # %% ../nbs/api/05_models.ipynb #c5e2198d
 SCORE_KINDS = ('key', 'value')
+
+class Tokens(NamedTuple):
+    "Tokens kept factorised: `t[n, p] = channels[n, :, p] @ proj + shared[p]`, without the `(N, P, T)` tensor."
+    channels: torch.Tensor # (N, C, P) what differs between sequences (the scanner's filters, after any BatchNorm)
+    proj: torch.Tensor # (C, T) map from the channels to token space (an identity block when tokens are not projected)
+    shared: torch.Tensor | None # (P, T) what every sequence shares (positional encoding, projection bias); None: zero
+
+    @classmethod
+    def from_dense(cls, tokens: torch.Tensor, # (N, P, T) token tensor
+                   ) -> Tokens:
+        "The factorisation of an explicit `(N, P, T)` token tensor (channels = the tokens themselves)."
+        T = tokens.shape[2]
+        return cls(tokens.transpose(1, 2), torch.eye(T, dtype=tokens.dtype, device=tokens.device), None)
+
+    def dense(self) -> torch.Tensor:
+        "The explicit `(N, P, T)` token tensor."
+        t = self.channels.transpose(1, 2) @ self.proj
+        return t if self.shared is None else t + self.shared
 
 class MemoryAttentionLayer(nn.Module):
     "One ARGMINN attention layer: a single query from the memory stream, scored against the tokens, weighting their values."
@@ -85,18 +103,22 @@ class MemoryAttentionLayer(nn.Module):
         return self.key if self.scores == 'key' else self.value
 
     def forward(self,
-                tokens: torch.Tensor, # (N, P, token_dim)
+                tokens: Tokens | torch.Tensor, # `Tokens`, or an explicit (N, P, token_dim) tensor
                 memory: torch.Tensor, # (N, memory_dim)
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         "The memory update `(N, memory_dim)` and the attention weights `(N, n_heads, P)`."
-        N, P, T = tokens.shape
+        ch, proj, shared = Tokens.from_dense(tokens) if isinstance(tokens, torch.Tensor) else tokens
+        N, _, P = ch.shape
+        T = proj.shape[1]
         h, dh, S = self.n_heads, self.d_head, self.score_projection
         q = self.query(memory).view(N, h, dh)
         qk = torch.einsum('nhd,hdc->nhc', q, S.weight.view(h, dh, T))            # W_S^T q per head (S = K or V)
         qb = (q * S.bias.view(h, dh)).sum(-1, keepdim=True)                      # b_S . q per head
-        scores = (torch.bmm(qk, tokens.transpose(1, 2)) + qb) / math.sqrt(dh)    # = (W_S t_p + b_S) . q
-        attn = torch.softmax(self.score_dropout(scores), dim=-1)                 # (N, h, P)
-        pooled = torch.bmm(attn, tokens)                                          # sum_p a_p t_p, (N, h, T)
+        scores = torch.bmm(qk @ proj.T, ch)                                       # (W_S^T q) . t_p, per-sequence part
+        if shared is not None: scores = scores + (qk.reshape(N * h, T) @ shared.T).view(N, h, P)   # ... shared part
+        attn = torch.softmax(self.score_dropout((scores + qb) / math.sqrt(dh)), dim=-1)         # (N, h, P)
+        pooled = torch.bmm(attn, ch.transpose(1, 2)) @ proj                      # sum_p a_p t_p, (N, h, T)
+        if shared is not None: pooled = pooled + (attn.reshape(N * h, P) @ shared).view(N, h, T)
         ctx = torch.einsum('nhc,hdc->nhd', pooled, self.value.weight.view(h, dh, T)) + self.value.bias.view(h, dh)
         h = self.out_norm(self.out_dropout(self.out(ctx.reshape(N, -1))))          # = sum_p a_p (W_V t_p + b_V)
         return self.mlp_norm(self.mlp_dropout(self.mlp(h))), attn
@@ -167,20 +189,34 @@ class ARGMINN(nn.Module):
         self.register_buffer('m0', torch.ones(memory_dim))  # fixed initial memory: ones, never trained
         self._pe_cache: dict = {}
 
-    def _pe(self, length: int, device) -> torch.Tensor:
-        key = (length, str(device))
-        if key not in self._pe_cache: self._pe_cache[key] = positional_encoding(length, self.pe_dim, self.pe_base).to(device)
+    def _pe(self, length: int, device, dtype=torch.float32) -> torch.Tensor:
+        key = ('pe', length, str(device), dtype)
+        if key not in self._pe_cache:
+            self._pe_cache[key] = positional_encoding(length, self.pe_dim, self.pe_base).to(device=device, dtype=dtype)
         return self._pe_cache[key]
+
+    def tokens(self,
+               H: torch.Tensor, # (N, n_filters, P) what the attention layers see (activations after any scanner BatchNorm)
+               ) -> Tokens:
+        "The layers' input tokens `[H_p, PE_p]` (projected, with `token_proj`) in factorised form."
+        N, nf, P = H.shape
+        pe = self._pe(P, H.device, H.dtype) if self.pe_dim else None
+        if self.token_projection is not None:
+            W, b = self.token_projection.weight, self.token_projection.bias     # t = W_h h + (W_pe pe + b)
+            shared = b.expand(P, -1) if pe is None else torch.addmm(b, pe, W[:, nf:].T)
+            return Tokens(H, W[:, :nf].T, shared)
+        key = ('identity', P, str(H.device), H.dtype)
+        if key not in self._pe_cache:                                           # t = [h, 0] + [0, pe]
+            eye = torch.eye(nf, nf + self.pe_dim, device=H.device, dtype=H.dtype)
+            self._pe_cache[key] = (eye, None if pe is None else F.pad(pe, (nf, 0)))
+        return Tokens(H, *self._pe_cache[key])
 
     def _run(self, X) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         X = _as_input(self, X, self.filter_width)
         A = F.relu(self.scanner(X))                                  # (N, n_f, P): what losses and read-outs use
         H = A if self.scanner_norm is None else self.scanner_norm(A) # what the attention layers see
-        N, _, P = A.shape
-        tokens = H.transpose(1, 2)                                    # (N, P, n_f)
-        if self.pe_dim: tokens = torch.cat([tokens, self._pe(P, A.device).expand(N, P, self.pe_dim)], dim=2)
-        if self.token_projection is not None: tokens = self.token_projection(tokens)
-        m = self.m0.expand(N, -1)
+        tokens = self.tokens(H)                                       # factorised: never (N, P, n_f + pe_dim)
+        m = self.m0.expand(A.shape[0], -1)
         attn = []
         for layer in self.layers:                                     # keys/values always from the same tokens
             upd, w = layer(tokens, m)

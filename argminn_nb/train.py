@@ -18,7 +18,7 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .core import as_rng, batch_slices, eval_mode, get_device, load_checkpoint, save_checkpoint, to_tensor
+from .core import adam, as_rng, batch_slices, eval_mode, get_device, load_checkpoint, save_checkpoint, to_tensor
 from .dna import check_one_hot
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
 
@@ -224,7 +224,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
     loss_fn = RegularizedLoss(overlap_schedule, l1_schedule, reduction, regularize)
     stopper = EarlyStopping() if early_stopping is True else (copy.deepcopy(early_stopping) if early_stopping else None)
     if val_data is not None: Xv, yv = _split_xy(val_data)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = adam(model.parameters(), lr=lr)
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and ckdir is None: raise ValueError("resume=True needs a checkpoint_dir")
     meta = dict(model_class=type(model).__name__, model_config=getattr(model, 'config', None), lr=lr,

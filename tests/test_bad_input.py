@@ -43,7 +43,8 @@ def one_line_error(r, *needles):
 
 
 # ---------------------------------------------------------------- resumable runs, output folders
-TINY = ['run', '--dataset', 'spi1', '--epochs', '6', '--batches-per-epoch', '6', '--seeds', '0', '--no-interpret', '-q']
+TINY = ['run', '--dataset', 'spi1', '--epochs', '6', '--batches-per-epoch', '6', '--seeds', '0', '--no-interpret', '-q',
+        '--threads', '1']   # one thread: the same bytes whatever else the machine is doing
 TIMING = {'wall_seconds', 'train_seconds', 'interpretation_seconds'}
 
 

@@ -136,6 +136,29 @@ def test_ties_lowest_index():
     assert M[0, :, 0].tolist() == [1, 0, 0] and M[0, :, 1].tolist() == [1, 0, 0]
 
 
+def protector_loop(A):
+    "Protecting filter of every column by plain loops: first maximal index; columns of zeros protect nothing."
+    N, nf, P = A.shape
+    M = torch.zeros_like(A)
+    for n in range(N):
+        for i in range(P):
+            col = [A[n, f, i].item() for f in range(nf)]
+            if any(v != 0 for v in col): M[n, col.index(max(col)), i] = 1
+    return M
+
+
+@pytest.mark.parametrize('relu', [True, False])
+def test_protection_mask_matches_loop_with_ties(relu):
+    """Small integer activations, so ties are everywhere (and, without ReLU, negative maxima next to zeros)."""
+    g = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        A = torch.randint(-2, 3, (3, 5, 9), generator=g).double()
+        if relu: A = A.relu()
+        assert torch.equal(protection_mask(A), protector_loop(A))
+    A = torch.rand(4, 6, 30, generator=g)                # continuous values: no ties, the fast path
+    assert torch.equal(protection_mask(A), protector_loop(A))
+
+
 def test_argmax_not_differentiated():
     """Gradient w.r.t. the protecting filter's own activation at i is only through its role as 'b' elsewhere."""
     A = torch.zeros(1, 2, 1, requires_grad=True)

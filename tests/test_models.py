@@ -271,6 +271,34 @@ def test_options_match_explicit_form(X, opts, train):
     torch.testing.assert_close(tr.activations, A)    # the trace holds the pre-BatchNorm activations
 
 
+@pytest.mark.parametrize('opts', OPTION_SETS + [dict(pe_dim=0, n_heads=2), dict(pe_dim=0, token_proj=8)])
+def test_factorised_tokens_gradients_match_explicit_form(X, opts):
+    """The layers read the tokens factorised (`Tokens`: per-sequence filter channels + a shared positional table);
+    every parameter's gradient equals the explicit (N, P, T) token form's (both with the same dropout draws)."""
+    m = ARGMINN(random_state=0, **{**ARGMINN.LEGACY_OPTIONS, **opts}).train()
+    params = [p for p in m.parameters()]
+    with torch.random.fork_rng():
+        torch.manual_seed(1); p1 = m(X)
+    g1 = torch.autograd.grad(p1.sum(), params, allow_unused=True)
+    if m.pe_dim:
+        with torch.random.fork_rng():
+            torch.manual_seed(1); p2 = explicit_argminn_options(m, X)[0]
+        g2 = torch.autograd.grad(p2.sum(), params, allow_unused=True)
+    else:                                            # no positional encoding: the dense tokens are the channels (projected)
+        class Dense(ARGMINN):
+            def tokens(self, H): return super().tokens(H).dense()
+        d = Dense(random_state=0, **{**ARGMINN.LEGACY_OPTIONS, **opts}).train(); d.load_state_dict(m.state_dict())
+        with torch.random.fork_rng():
+            torch.manual_seed(1); p2 = d(X)
+        g2 = torch.autograd.grad(p2.sum(), list(d.parameters()), allow_unused=True)
+    torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)
+    names = [n for n, _ in m.named_parameters()]
+    for n, a, b in zip(names, g1, g2):
+        if a is None or b is None: assert a is None and b is None, n; continue
+        if n.endswith('key.bias'): continue         # exactly 0 (softmax ignores a constant score): rounding noise on both sides
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=lambda s: f'{n}: {s}')
+
+
 def test_saved_options_roundtrip(tmp_path, X):
     from argminn_nb.pipeline import load_model, save_model
     for opts in OPTION_SETS:
