@@ -196,42 +196,67 @@ def random_sequences(n: int, # number of sequences
     return codes_to_one_hot(random_codes(n, length, gc, random_state))
 
 # %% ../nbs/api/01_dna.ipynb #14136c63
-def _shuffle_codes_1d(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    "One exact dinucleotide shuffle of a 1-D integer code array."
-    L = len(codes)
-    if L <= 2: return codes.copy()
-    letters = np.unique(codes)
-    first, last = codes[0], codes[-1]
-    # out-edge lists: for each letter, the letters that follow it (in order of appearance)
-    nxt = {int(a): codes[1:][codes[:-1] == a].copy() for a in letters}
-    # random arborescence of last edges into `last`: each non-final vertex picks one out-edge as its last
-    while True:
-        last_edge = {}
-        for a in letters:
-            a = int(a)
-            if a == last or len(nxt[a]) == 0: continue
-            last_edge[a] = int(nxt[a][rng.integers(len(nxt[a]))])
-        ok = True
-        for a in last_edge:              # every vertex must reach `last` by following last edges
-            seen, v = set(), a
-            while v != last:
-                if v in seen or v not in last_edge: ok = False; break
-                seen.add(v); v = last_edge[v]
-            if not ok: break
-        if ok: break
-    # shuffle every vertex's remaining out-edges, then put the chosen last edge at the end
-    order = {}
+def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per row
+                   rng: np.random.Generator,
+                   n_letters: int = 5, # codes are 0 .. n_letters-1 (A, C, G, T, ambiguous)
+                   ) -> np.ndarray:
+    "One exact dinucleotide shuffle of every row of `codes`, all rows at once (Altschul–Erickson/Kandel)."
+    codes = np.asarray(codes)
+    M, L = codes.shape
+    if L <= 2 or M == 0: return codes.copy()
+    E, A = L - 1, n_letters
+    src, dst = codes[:, :-1].astype(np.int8), codes[:, 1:]
+    last, letters = codes[:, -1].astype(np.int64), np.arange(A)
+    pair = src * A + dst                                                         # (M, E) int8: dinucleotide of every edge
+    D = np.bincount((np.arange(M)[:, None] * (A * A) + pair).ravel(), minlength=M * A * A).reshape(M, A, A)
+    deg = D.sum(2)
+    needs = (deg > 0) & (letters[None] != last[:, None])                         # letters that need a last exit
+    cdf = np.cumsum(D, 2) / np.maximum(deg, 1)[..., None]                        # where a's last exit leads: b with p = D[a, b] / deg[a]
+    exit_to = np.zeros((M, A), np.int64)
+    todo = np.arange(M)
+    while len(todo):                                                             # redraw until the exits form a tree into `last`
+        u = rng.random((len(todo), A, 1))
+        exit_to[todo] = np.minimum((u >= cdf[todo]).sum(2), A - 1)
+        nxt = np.where(needs[todo], exit_to[todo], letters[None])
+        v = np.broadcast_to(letters, nxt.shape).copy()
+        for _ in range(A): v = np.take_along_axis(nxt, v, 1)
+        todo = todo[~((v == last[todo, None]) | ~needs[todo]).all(1)]
+    # every letter's out-edges in random order, except that one a -> exit_to[a] edge goes last (edges with the same
+    # dinucleotide are interchangeable, so which one does not matter: the first is taken)
+    key = rng.random((M, E))
+    rows = np.arange(M)
     for a in letters:
-        a = int(a); e = list(nxt[a])
-        if a in last_edge: e.remove(last_edge[a])
-        e = [e[i] for i in rng.permutation(len(e))]
-        if a in last_edge: e.append(last_edge[a])
-        order[a] = e
-    out = np.empty(L, dtype=codes.dtype); out[0] = first
-    ptr = {a: 0 for a in order}
+        r = np.flatnonzero(needs[:, a])
+        if len(r) == 0: continue
+        j = (pair[r] == (a * A + exit_to[r, a])[:, None].astype(np.int8)).argmax(1)
+        key[r, j] = 2.0
+    order = np.argsort(src * 3.0 + key, axis=1)
+    succ = np.take_along_axis(dst, order, 1).astype(np.int64)
+    start = np.concatenate([np.zeros((M, 1), np.int64), np.cumsum(deg, 1)[:, :-1]], 1)
+    out = np.empty((L, M), np.int64)
+    out[0] = codes[:, 0]
+    ptr = (start + (rows * E)[:, None]).ravel()
+    succ, base = succ.ravel(), rows * A
     for k in range(1, L):
-        a = int(out[k - 1]); out[k] = order[a][ptr[a]]; ptr[a] += 1
-    return out
+        j = base + out[k - 1]
+        out[k] = succ[ptr[j]]
+        ptr[j] += 1
+    return out.T.astype(codes.dtype)
+
+def _perm_from_shuffle(codes: np.ndarray, shuffled: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    "Per row, a permutation of positions whose letters read `shuffled` (keeps each column's own content, e.g. case or soft values)."
+    M, L = codes.shape
+    src = np.argsort(codes + rng.random((M, L)), axis=1)                         # positions grouped by letter, random within
+    dst = np.argsort(shuffled, axis=1, kind='stable')                            # positions grouped by letter, in order
+    perm = np.empty((M, L), np.int64)
+    np.put_along_axis(perm, dst, src, 1)
+    return perm
+
+def _chunks(codes: np.ndarray, rng: np.random.Generator, f, chunk: int = 2048):
+    "`f(shuffled codes of rows i:i+chunk, those rows)` for every chunk of rows (bounds the working memory)."
+    for i in range(0, len(codes), chunk):
+        c = codes[i:i + chunk]
+        yield i, f(_shuffle_codes(c, rng), c)
 
 # %% ../nbs/api/01_dna.ipynb #9f57e04c
 def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) array/tensor
@@ -245,30 +270,28 @@ def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) 
     k = 1 if n_shuffles is None else int(n_shuffles)
     if k < 1: raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
     if isinstance(x, str):
-        codes = encode_codes(x)[0]
-        res = [''.join(np.array(list(x))[_perm_from_shuffle(codes, _shuffle_codes_1d(codes, rng), rng)]) for _ in range(k)]
+        chars, res = np.array(list(x)), []
+        for _, perms in _chunks(np.repeat(encode_codes(x), k, 0), rng, lambda s, c: _perm_from_shuffle(c, s, rng)):
+            res += [''.join(chars[p]) for p in perms]                           # the letters themselves move: case is kept
         return res[0] if n_shuffles is None else res
     if isinstance(x, (list, tuple)) and len(x) and isinstance(x[0], str):
         return [dinucleotide_shuffle(s, n_shuffles, rng) for s in x]
     is_t = isinstance(x, torch.Tensor)
     X = check_one_hot(x)
     Xn = X.detach().cpu().numpy() if is_t else np.asarray(X)
-    codes = np.where(Xn.max(1) > 0, Xn.argmax(1), 4).astype(np.int8)
-    out = np.empty((Xn.shape[0], k) + Xn.shape[1:], dtype=Xn.dtype)
-    for i in range(Xn.shape[0]):
-        for j in range(k):
-            perm = _perm_from_shuffle(codes[i], _shuffle_codes_1d(codes[i], rng), rng)
-            out[i, j] = Xn[i][:, perm]
+    N, C, L = Xn.shape
+    codes = np.repeat(np.where(Xn.max(1) > 0, Xn.argmax(1), 4).astype(np.int8), k, 0)   # sequence-major: row i*k + j
+    out = np.empty((N * k, C, L), Xn.dtype)
+    if ((Xn == 0) | (Xn == 1)).all():                                            # exact one-hot: encode the shuffled letters
+        for i, s in _chunks(codes, rng, lambda s, c: s):                         # (the ambiguous fifth letter: an all-zero column)
+            for c in range(C): out[i:i + len(s), c] = s == c
+    else:                                                                        # soft values: move each column's own content
+        src = np.repeat(Xn, k, 0)
+        for i, perm in _chunks(codes, rng, lambda s, c: _perm_from_shuffle(c, s, rng)):
+            out[i:i + len(perm)] = np.take_along_axis(src[i:i + len(perm)], perm[:, None, :], 2)
+    out = out.reshape(N, k, C, L)
     if n_shuffles is None: out = out[:, 0]
     return torch.as_tensor(out, device=X.device) if is_t else out
-
-def _perm_from_shuffle(codes: np.ndarray, shuffled: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    "A permutation of positions whose letters read `shuffled` (keeps each column's own content, e.g. case or soft values)."
-    perm = np.empty(len(codes), dtype=np.int64)
-    for a in np.unique(codes):
-        src = np.flatnonzero(codes == a); dst = np.flatnonzero(shuffled == a)
-        perm[dst] = src[rng.permutation(len(src))]
-    return perm
 
 # %% ../nbs/api/01_dna.ipynb #dfcfef53
 def dinucleotide_counts(x, # a string, or one-hot (N, 4, L)

@@ -390,7 +390,7 @@ def scan_motifs(X, # one-hot (N, 4, L), array or tensor
                 motifs, # Motif, list, dict or MemeFile
                 background=None, # (4,) background for log-odds (uniform by default)
                 pseudocount: float = 0.01, # PWM pseudocount
-                batch_size: int = 4096, # sequences per convolution
+                batch_size: int = 512, # sequences per convolution
                 kernels=None, # precomputed `scan_kernels(motifs)` (to scan many batches cheaply)
                 ) -> np.ndarray:
     "Normalised PWM scores in [0, 1], shape `(N, n_motifs, 2, L)` (strand 1 = reverse complement; NaN where the motif does not fit)."
@@ -407,7 +407,7 @@ def _as_float_tensor(X) -> torch.Tensor:
     X = check_one_hot(X, allow_2d=True)
     return torch.as_tensor(X, dtype=torch.float32).cpu() if not isinstance(X, torch.Tensor) else X.detach().float().cpu()
 
-def scan_motifs_tensor(X, motifs=None, background=None, pseudocount: float = 0.01, batch_size: int = 4096,
+def scan_motifs_tensor(X, motifs=None, background=None, pseudocount: float = 0.01, batch_size: int = 512,
                        kernels=None) -> torch.Tensor:
     "As `scan_motifs`, returning a CPU float32 tensor."
     Xt = _as_float_tensor(X)
@@ -427,19 +427,22 @@ def scan_motifs_tensor(X, motifs=None, background=None, pseudocount: float = 0.0
 def windows_above(X, # one-hot (N, 4, L)
                   kernels, # from `scan_kernels`
                   threshold: float, # normalised score threshold
-                  batch_size: int = 4096, # sequences per convolution
+                  batch_size: int = 512, # sequences per convolution
                   ) -> torch.Tensor:
     "Bool `(N, n_motifs, L)`: the window starting at each position scores above `threshold` on either strand."
     Xt = _as_float_tensor(X)
     K, mn, mx, widths = kernels
     N, _, L = Xt.shape
     out = torch.zeros((N, len(widths), L), dtype=torch.bool)
-    for ks, rows, w in _width_groups(kernels):
-        if w > L: continue
-        raw = (mn + threshold * (mx - mn))[rows][None, :, None]                    # threshold on the raw log-odds sum
-        for i in range(0, N, batch_size):
-            s = F.conv1d(Xt[i:i + batch_size], K[rows, :, :w]) > raw
-            out[i:i + batch_size, ks, :L - w + 1] = s.view(s.shape[0], len(ks), 2, -1).any(2)
+    fits = np.flatnonzero(widths <= L)                                           # motifs longer than the sequence: no window
+    if len(fits) == 0: return out
+    rows = np.stack([2 * fits, 2 * fits + 1], 1).ravel()
+    W, pad = int(widths[fits].max()), int(widths[fits].max() - widths[fits].min())
+    raw = (mn + threshold * (mx - mn))[rows][None, :, None]                     # threshold on the raw log-odds sum
+    for i in range(0, N, batch_size):   # every motif in one convolution: the input padded right, where the kernels' zero columns fall
+        s = (F.conv1d(F.pad(Xt[i:i + batch_size], (0, pad)), K[rows, :, :W]) > raw)   # (b, 2m, L - min width + 1)
+        s = s.view(s.shape[0], len(fits), 2, -1).any(2)
+        for j, k in enumerate(fits): out[i:i + batch_size, k, :L - widths[k] + 1] = s[:, j, :L - widths[k] + 1]
     return out
 
 # %% ../nbs/api/02_motifs.ipynb #94559ef4

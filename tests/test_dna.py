@@ -96,3 +96,37 @@ def test_layout_errors(shape, msg):
 def test_random_sequences_gc(gc):
     X = random_sequences(50, 400, gc=gc, random_state=0)
     assert abs(np.nanmean(gc_content(X)) - gc) < 0.02
+
+
+def _distinct_arrangements(letters):
+    "Every distinct ordering of a multiset of letters (recursive, for short sequences)."
+    if not letters: yield ''; return
+    for a in sorted(set(letters)):
+        rest = list(letters); rest.remove(a)
+        for tail in _distinct_arrangements(rest): yield a + tail
+
+
+@pytest.mark.parametrize('s', ['AACGACAGCCA', 'TGCATTGACGT'])
+def test_shuffle_is_uniform_over_every_sequence_with_the_same_dinucleotides(s):
+    """Kandel et al.: the construction draws uniformly from all sequences with the same first base and the same
+    dinucleotide counts. Enumerate them all, draw many shuffles at once, and test the frequencies (chi-square)."""
+    from scipy.stats import chisquare
+    target = dinucleotide_counts(s)
+    support = {t for t in _distinct_arrangements(list(s)) if t[0] == s[0] and (dinucleotide_counts(t) == target).all()}
+    n = 150 * len(support)
+    draws = dinucleotide_shuffle(s, n_shuffles=n, random_state=11)
+    freq = {}
+    for t in draws: freq[t] = freq.get(t, 0) + 1
+    assert set(freq) == support                       # every valid sequence is reachable, nothing else is produced
+    assert chisquare([freq[t] for t in sorted(support)]).pvalue > 1e-3
+
+
+def test_batched_shuffles_are_each_exact_and_independent():
+    X = random_sequences(6, 80, random_state=3)
+    X[2, :, 10:15] = 0                                # an ambiguous stretch: a fifth letter, kept ambiguous
+    Y = dinucleotide_shuffle(X, n_shuffles=4, random_state=5)
+    for j in range(4):
+        assert (dinucleotide_counts(Y[:, j]) == dinucleotide_counts(X)).all()
+        assert np.array_equal(Y[:, j, :, 0], X[:, :, 0]) and np.array_equal(Y[:, j, :, -1], X[:, :, -1])
+    assert (Y[2].sum(1) == 0).sum() == 4 * 5          # the ambiguous columns are still there, in each shuffle
+    assert len({Y[0, j].tobytes() for j in range(4)}) == 4
