@@ -113,9 +113,15 @@ class ResidualClassifier(nn.Module):
                                               in_kernel_size=motif_width)
             self.head = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
+    cpu_chunk = 64  # in eval mode on a CPU, larger batches run this many sequences at a time (see below)
+
     def logits(self, X):
         "Logits `(N,)`."
-        return self.head(F.relu(self.trunk(X)).amax(-1)).squeeze(-1)
+        if not self.training and X.device.type == 'cpu' and len(X) > self.cpu_chunk:
+            return torch.cat([self._logits(X[i:i + self.cpu_chunk]) for i in range(0, len(X), self.cpu_chunk)])
+        return self._logits(X)
+
+    def _logits(self, X): return self.head(F.relu(self.trunk(X)).amax(-1)).squeeze(-1)
 
     def forward(self, X): return torch.sigmoid(self.logits(X))
 
@@ -448,12 +454,15 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                   device=None, # None: CUDA if available, else CPU
                   random_state=None, # seed for batch order and sampling noise
                   verbose: bool = False, # progress bar
+                  mixed_precision: bool | None = None, # bfloat16 autocast of the explainer and predictor passes (None: on CUDA only)
                   ) -> ExplainerFit:
     "Train an explainer against a frozen predictor; returns the per-epoch loss history."
     X = check_one_hot(X)
     if not 0 <= warmup <= 1: raise ValueError(f"warmup is a fraction of the epochs, in [0, 1]; got {warmup}")
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = get_device(device)
+    amp = device.type == 'cuda' if mixed_precision is None else bool(mixed_precision)
+    if amp and device.type == 'cuda' and not torch.cuda.is_bf16_supported(): amp = False   # pre-Ampere GPUs: full precision
     rng = as_rng(random_state)
     gen = as_torch_generator(rng)
     explainer.to(device); predictor.to(device)
@@ -470,7 +479,9 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                 idx = np.sort(order[sl])
                 progress = (epoch + b / len(slices)) / (warmup * epochs) if warmup > 0 else 1.0
                 rw = warmup_start + (1 - warmup_start) * min(1.0, progress)
-                terms = explainer.loss(predictor, to_tensor(X[idx], device=device), p_all[idx].to(device), gen, reg_weight=rw)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    terms = explainer.loss(predictor, to_tensor(X[idx], device=device), p_all[idx].to(device), gen, reg_weight=rw)
+                terms = {k: v.float() for k, v in terms.items()}
                 if not torch.isfinite(terms['total']):
                     raise FloatingPointError(f"non-finite explainer loss at epoch {epoch}, batch {b}: "
                                              + ', '.join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items()))

@@ -2,7 +2,10 @@
 
 Prints, side by side, the training time per epoch and the explanations per second at inference for an
 s-MEM, an n-MEM, an inclusion and an occlusion scrambler (same trunk, same predictor, same data), plus
-the MEM with the exact O(L^2) mask kernel vs the banded one.
+the MEM with the exact O(L^2) mask kernel vs the banded one. Two more s-MEM rows: the reference (as
+before the speed work: the predictor's 320 samples per step in one batch, unfused Adam) and bfloat16
+autocast (`fit_explainer(mixed_precision=True)`, the default on CUDA only); the last column is each
+s-MEM row's speed-up over the reference.
 
 usage: python benchmarks/explainers.py [--n-train 256] [--n-explain 512] [--length 500] [--threads 1] [--device cpu]
 Timing does not depend on how well the predictor is trained, so an untrained `ResidualClassifier` is used
@@ -16,6 +19,7 @@ import pandas as pd
 import torch
 
 from argminn_nb.dna import random_sequences
+from argminn_nb import mems
 from argminn_nb.mems import MEM, ResidualClassifier, Scrambler, explain, fit_explainer
 
 
@@ -38,7 +42,9 @@ def main(argv=None):
     X_tr = random_sequences(a.n_train, a.length, random_state=1)
     X_ex = random_sequences(a.n_explain, a.length, random_state=2)
     explainers = {
+        's-MEM (banded), reference': lambda: MEM('sufficient', band='auto', random_state=0),
         's-MEM (banded)': lambda: MEM('sufficient', band='auto', random_state=0),
+        's-MEM (banded), bf16 autocast': lambda: MEM('sufficient', band='auto', random_state=0),
         'n-MEM (banded)': lambda: MEM('necessary', band='auto', random_state=0),
         's-MEM (exact L^2)': lambda: MEM('sufficient', random_state=0),
         'inclusion scrambler': lambda: Scrambler('inclusion', random_state=0),
@@ -47,7 +53,13 @@ def main(argv=None):
     rows = []
     for name, make in explainers.items():
         ex = make()
-        fit = fit_explainer(ex, pred, X_tr, epochs=1, batch_size=a.batch_size, device=device, random_state=0)
+        reference = name.endswith('reference')
+        chunk, opt = ResidualClassifier.cpu_chunk, mems.adam
+        if reference: ResidualClassifier.cpu_chunk, mems.adam = 10 ** 9, torch.optim.Adam
+        try:
+            fit = fit_explainer(ex, pred, X_tr, epochs=1, batch_size=a.batch_size, device=device, random_state=0,
+                                mixed_precision=True if 'bf16' in name else None)
+        finally: ResidualClassifier.cpu_chunk, mems.adam = chunk, opt
         explain(ex, X_ex[:64], device=device)                                  # warm-up
         best = np.inf
         for _ in range(a.repeats):
@@ -59,6 +71,11 @@ def main(argv=None):
                      f'train s/epoch ({a.n_train} seqs)': round(float(fit.history['seconds'].iloc[0]), 2),
                      'train ms/sequence': round(1000 * float(fit.history['seconds'].iloc[0]) / a.n_train, 1),
                      'explanations/s': round(a.n_explain / best, 1)})
+    ref = rows[0][f'train s/epoch ({a.n_train} seqs)']
+    for r in rows:   # the reference is an s-MEM: the ratio compares like with like only on the s-MEM (banded) rows
+        same = r['explainer'].startswith('s-MEM (banded)')
+        r['train speed-up vs reference'] = f"{ref / r[f'train s/epoch ({a.n_train} seqs)']:.2f}x" if same else ''
+
     print(f"device: {device} ({torch.get_num_threads()} thread(s)); sequences of {a.length} bp; batch {a.batch_size}; "
           f"K = 10 samples per sequence in training; predictor: ResidualClassifier "
           f"({sum(p.numel() for p in pred.parameters())} parameters)")
