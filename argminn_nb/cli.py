@@ -148,10 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser('datasets', help='list the built-in simulated datasets')
     d.set_defaults(func=cmd_datasets)
     _add_run_parser(sub)
-    for register in _EXTRA_COMMANDS: register(sub)
     return p
 
-_EXTRA_COMMANDS: list = []   # later modules' sub-commands: functions taking the subparsers object
 
 # %% ../nbs/api/13_cli.ipynb #7bab802c
 # errors a user's input or environment causes: one line and exit status 2 (ARGMINN_DEBUG=1 shows the traceback).

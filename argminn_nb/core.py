@@ -18,8 +18,8 @@ import torch
 
 # %% auto #0
 __all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'torch_threads_kept', 'busy_cores',
-           'available_cores', 'default_threads', 'adam', 'to_tensor', 'batch_slices', 'atomic_path', 'save_checkpoint',
-           'load_checkpoint']
+           'available_cores', 'default_threads', 'adam', 'to_tensor', 'split_xy', 'batch_slices', 'atomic_path',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -129,6 +129,14 @@ def to_tensor(x, # array-like or tensor
     "`x` as a tensor of `dtype` on `device` (no copy when it already is one)."
     if isinstance(x, torch.Tensor): return x.to(device=device, dtype=dtype)
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+# %% ../nbs/api/00_core.ipynb #c499a7d0
+def split_xy(data, # an (X, y) pair, or an object with `.X` and `.y` (`SimData`, `AdversarialSet`, ...)
+             ) -> tuple:
+    "`(X, y)` from a pair or from an object with `.X` and `.y`."
+    if hasattr(data, 'X') and hasattr(data, 'y'): return data.X, data.y
+    if isinstance(data, (tuple, list)) and len(data) == 2: return data[0], data[1]
+    raise TypeError(f"expected an (X, y) pair or an object with .X and .y, got {type(data).__name__}")
 
 # %% ../nbs/api/00_core.ipynb #17985a7a
 def batch_slices(n: int, # number of items

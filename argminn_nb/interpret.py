@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .core import as_rng, batch_slices, eval_mode, get_device, to_tensor, torch_threads_kept
+from .core import as_rng, batch_slices, torch_threads_kept
 from .dna import ALPHABET, check_one_hot
+from .inference import batched, iter_batches
 from .motifs import Motif, MemeFile, information_content
 from .models import ARGMINN, ARGMINNTrace
 
@@ -235,14 +235,9 @@ def scanner_activations(model: nn.Module, # a model with a `scanner` Conv1d (ARG
                         device=None, # None: CUDA if available, else CPU
                         ) -> np.ndarray:
     "ReLU(scanner(X)) as a float32 array `(N, n_filters, L - w + 1)`."
-    check_one_hot(X)
     conv = _scanner_conv(model)
-    device = get_device(device); model.to(device)
-    out = []
-    with eval_mode(model), torch.no_grad():
-        for sl in batch_slices(len(X), batch_size):
-            out.append(torch.relu(conv(to_tensor(X[sl], device=device))).cpu())
-    return torch.cat(out).numpy()
+    return batched(model, X, lambda m, x: torch.relu(conv(x)).float(), batch_size=batch_size, device=device,
+                   desc='activations').numpy()
 
 def filter_activity(model: nn.Module, # a model with a `scanner` Conv1d
                     X, # one-hot (N, 4, L)
@@ -250,14 +245,13 @@ def filter_activity(model: nn.Module, # a model with a `scanner` Conv1d
                     device=None, # None: CUDA if available, else CPU
                     ) -> pd.DataFrame:
     "Per filter: fraction of positions with non-zero activation, mean and max activation over `X`."
-    check_one_hot(X)
     conv = _scanner_conv(model)
-    F = conv.out_channels
-    nz, tot, mx, n = np.zeros(F), np.zeros(F), np.zeros(F), 0
-    for sl in batch_slices(len(X), batch_size):
-        A = scanner_activations(model, X[sl], batch_size, device)
-        nz += (A > 0).sum((0, 2)); tot += A.sum((0, 2), dtype=np.float64); mx = np.maximum(mx, A.max((0, 2)))
-        n += A.shape[0] * A.shape[2]
+    def stats(m, x):                                                           # per batch: (1, F) sums and maxima
+        A = torch.relu(conv(x)).double()
+        return (A > 0).sum((0, 2))[None], A.sum((0, 2))[None], A.amax((0, 2))[None], torch.tensor([[A.shape[0] * A.shape[2]]])
+    nz, tot, mx, n = batched(model, X, stats, batch_size=batch_size, device=device, desc='activity')
+    nz, tot, mx, n = nz.sum(0).numpy(), tot.sum(0).numpy(), mx.amax(0).numpy(), int(n.sum())
+    F = len(nz)
     return pd.DataFrame({'filter': np.arange(F), 'active_fraction': nz / n, 'mean_activation': tot / n,
                          'max_activation_data': mx, 'silent_on_data': nz == 0})
 
@@ -442,14 +436,9 @@ def model_trace(model: nn.Module, # ARGMINN (or a model with the same `return_tr
                 verbose: bool = False, # progress bar
                 ) -> ARGMINNTrace:
     "Probabilities, activations and attention weights for all of `X` (CPU tensors, eval mode)."
-    _traceable(model); check_one_hot(X)
-    device = get_device(device); model.to(device)
-    parts = []
-    with eval_mode(model), torch.no_grad():
-        for sl in tqdm(batch_slices(len(X), batch_size), disable=not verbose, desc='trace'):
-            t = model(to_tensor(X[sl], device=device), return_trace=True)
-            parts.append(ARGMINNTrace(*(v.float().cpu() for v in t)))
-    return ARGMINNTrace(*(torch.cat(v) for v in zip(*parts)))
+    _traceable(model)
+    return batched(model, X, lambda m, x: ARGMINNTrace(*(v.float() for v in m(x, return_trace=True))),
+                   batch_size=batch_size, device=device, verbose=verbose, desc='trace')
 
 def trace_instances(model: nn.Module, # ARGMINN
                     X, # one-hot (N, 4, L): the batch (the activation threshold is its mean)
@@ -466,21 +455,19 @@ def trace_instances(model: nn.Module, # ARGMINN
     if isinstance(activation_threshold, str) and activation_threshold not in ('mean', 'global_mean'):
         raise ValueError(f"activation_threshold must be 'mean', 'global_mean', a number or one number per filter; "
                          f"got {activation_threshold!r}")
-    device = get_device(device); model.to(device)
     cand, act_sum, n_pos = [], None, 0
-    with eval_mode(model), torch.no_grad():
-        for sl in tqdm(batch_slices(len(X), batch_size), disable=not verbose, desc='trace'):
-            t = model(to_tensor(X[sl], device=device), return_trace=True)
-            A, att = t.activations.float(), t.attention.float()                # (n, F, P), (n, nL, H, P)
-            s = A.sum((0, 2)).double().cpu()
-            act_sum = s if act_sum is None else act_sum + s
-            n_pos += A.shape[0] * A.shape[2]
-            n, nL, H, P = att.shape
-            best, arg = att.reshape(n, nL * H, P).max(1)                       # per position: max over layers/heads
-            seq, pos = torch.nonzero(best >= attention_threshold, as_tuple=True)
-            if len(seq):
-                cand.append((seq.cpu().numpy() + sl.start, pos.cpu().numpy(), best[seq, pos].cpu().numpy(),
-                             arg[seq, pos].cpu().numpy(), A[seq, :, pos].cpu().numpy()))
+    for sl, t in iter_batches(model, X, lambda m, x: m(x, return_trace=True), batch_size=batch_size, device=device,
+                              verbose=verbose, desc='trace', check=False):       # (X was checked above)
+        A, att = t.activations.float(), t.attention.float()                # (n, F, P), (n, nL, H, P)
+        s = A.sum((0, 2)).double()
+        act_sum = s if act_sum is None else act_sum + s
+        n_pos += A.shape[0] * A.shape[2]
+        n, nL, H, P = att.shape
+        best, arg = att.reshape(n, nL * H, P).max(1)                       # per position: max over layers/heads
+        seq, pos = torch.nonzero(best >= attention_threshold, as_tuple=True)
+        if len(seq):
+            cand.append((seq.numpy() + sl.start, pos.numpy(), best[seq, pos].numpy(),
+                         arg[seq, pos].numpy(), A[seq, :, pos].numpy()))
     F = len(act_sum); w = X.shape[2] - P + 1
     if isinstance(activation_threshold, str):
         mean = (act_sum / n_pos).numpy()

@@ -5,7 +5,7 @@
 # %% ../nbs/api/06_losses.ipynb #63a9d34f
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np

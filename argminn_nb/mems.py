@@ -21,16 +21,17 @@ from tqdm import tqdm
 
 from .core import adam, as_rng, as_torch_generator, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot, one_hot_encode
+from .inference import batched
 from .train import predict
 
 # %% auto #0
 __all__ = ['MEM_DEFAULTS', 'SCRAMBLER_DEFAULTS', 'DEFAULT_THRESHOLDS', 'ResidualBlock', 'DilatedResidualTrunk',
            'ResidualClassifier', 'bounded_sigma', 'kernel_band', 'gaussian_mask_logits', 'random_one_hot',
            'relaxed_bernoulli_st', 'mem_samples', 'categorical_st', 'MEMOutput', 'MEM', 'ScramblerOutput',
-           'pssm_information', 'Scrambler', 'KmerRule', 'ExplainerFit', 'fit_explainer', 'explain',
-           'restricted_predictions', 'count_regions', 'planted_mask', 'ExplanationEval', 'evaluate_explanations',
-           'motif_sets', 'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules', 'LogicDeduction', 'deduce_logic',
-           'plot_threshold_curves', 'plot_explanations']
+           'pssm_information', 'Scrambler', 'KmerRule', 'keep_gradient_check', 'ExplainerFit', 'fit_explainer',
+           'explain', 'restricted_predictions', 'count_regions', 'planted_mask', 'ExplanationEval',
+           'evaluate_explanations', 'motif_sets', 'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules',
+           'LogicDeduction', 'deduce_logic', 'plot_threshold_curves', 'plot_explanations']
 
 # %% ../nbs/api/11_mems.ipynb #c562f689
 def _norm_layer(norm: str | None, channels: int) -> nn.Module:
@@ -422,6 +423,37 @@ def _toy_data(L: int = 60, kmers=('GGAAGTGACC', 'CCGCGATCGG'), starts=(5, 35), p
             if f: X[i, :, s:s + len(k)] = one_hot_encode(k)[0]; rows.append((i, name, s, s + len(k), '+'))
     return X, pd.DataFrame(rows, columns=['seq', 'motif', 'start', 'end', 'strand'])
 
+# %% ../nbs/api/11_mems.ipynb #f1a2b3c5
+def keep_gradient_check(predictor: nn.Module, # frozen predictor (N, 4, L) -> probabilities (N,)
+                        X, # (N, 4, L) one-hot sequences
+                        keep: float, # keep probability applied to every base
+                        n_samples: int = 10, # samples per sequence (K)
+                        temperature: float = 0.5, # relaxed-Bernoulli temperature
+                        n_rep: int = 8, # noise draws averaged on each side
+                        h: float = 0.05, # finite-difference step
+                        random_state: int = 0, # seed of the noise
+                        ) -> tuple[float, float]:
+    "`(finite difference, straight-through)` estimates of d E f(x̃) / d keep, keep moved at every base of every sequence."
+    dev = next(iter(predictor.parameters()), torch.empty(0)).device
+    Xt = to_tensor(check_one_hot(X), device=dev)
+    N, _, L = Xt.shape
+    seed = int(as_rng(random_state).integers(0, 2**62))
+    def Ef(k):
+        with torch.no_grad():
+            return float(np.mean([predictor(mem_samples(Xt, torch.full((N, L), k, device=dev), n_samples, temperature,
+                                                        torch.Generator().manual_seed(seed + r))).mean().item()
+                                  for r in range(n_rep)]))
+    lo, hi = max(keep - h, 0.0), min(keep + h, 1.0)
+    fd = (Ef(hi) - Ef(lo)) / (hi - lo)
+    kt = torch.full((N, L), float(keep), device=dev, requires_grad=True)
+    st = 0.0
+    with eval_mode(predictor):
+        for r in range(n_rep):
+            s = mem_samples(Xt, kt, n_samples, temperature, torch.Generator().manual_seed(seed + n_rep + r))
+            (g,) = torch.autograd.grad(predictor(s).mean(), kt)
+            st += float(g.sum()) / n_rep                                        # every base of every sequence moves
+    return fd, st
+
 # %% ../nbs/api/11_mems.ipynb #e17a8aec
 class _frozen:
     "Context: model in eval mode with parameters not requiring grad; both restored on exit."
@@ -509,14 +541,19 @@ def explain(explainer: nn.Module, # trained `MEM` or `Scrambler`
     if getattr(explainer, 'class_input', False):
         if predictor is None: raise ValueError("this explainer takes the predicted class as input: pass predictor=")
         y_hat = torch.as_tensor(predict(predictor, X, device=device) >= 0.5, dtype=torch.float32)
-    out = []
-    with eval_mode(explainer), torch.no_grad():
-        for sl in tqdm(batch_slices(len(X), batch_size), disable=not verbose, desc='explain'):
-            yb = None if y_hat is None else y_hat[sl].to(device)
-            out.append(explainer.importance(to_tensor(X[sl], device=device), yb).float().cpu())
-    return torch.cat(out).numpy()
+    return batched(explainer, X, lambda m, x, *yb: m.importance(x, yb[0] if yb else None).float(),
+                   others=() if y_hat is None else (y_hat,), batch_size=batch_size, device=device, verbose=verbose,
+                   desc='explain', check=False).numpy()                          # (X was checked above)
 
 # %% ../nbs/api/11_mems.ipynb #4dd7b657
+class _Redrawn:
+    "Inputs of `restricted_predictions`, built a slice of jobs at a time: per job (sequence n, kept positions), `n_draws` copies of sequence n with the other bases redrawn."
+    def __init__(self, Xn, jobs, bg): self.Xn, self.jobs, self.bg, self.eye = Xn, jobs, bg, np.eye(4, dtype=np.float32)
+    def __len__(self): return len(self.jobs)
+    def __getitem__(self, sl):
+        return np.concatenate([np.where(keep[None, None, :], self.Xn[n][None], self.eye[self.bg[n]].transpose(0, 2, 1))
+                               for n, keep in self.jobs[sl]])
+
 def restricted_predictions(model: nn.Module, # predictor (N, 4, L) -> probabilities (N,)
                            X, # (N, 4, L) one-hot sequences
                            S, # (N, M, L) or (N, L) boolean: positions kept (the rest redrawn uniformly)
@@ -543,15 +580,9 @@ def restricted_predictions(model: nn.Module, # predictor (N, 4, L) -> probabilit
         U, inv = np.unique(S[n], axis=0, return_inverse=True)
         inverse.append(inv.reshape(-1))
         jobs += [(n, U[u]) for u in range(len(U))]
-    bg = rng.integers(0, 4, (N, n_draws, L), dtype=np.int8)
-    eye = np.eye(4, dtype=np.float32)
-    vals = np.empty(len(jobs))
-    per = max(1, batch_size // n_draws)
-    with eval_mode(model), torch.no_grad():
-        for sl in tqdm(batch_slices(len(jobs), per), disable=not verbose, desc='f_S'):
-            xs = [np.where(keep[None, None, :], Xn[n][None], eye[bg[n]].transpose(0, 2, 1)) for n, keep in jobs[sl]]
-            out = model(torch.from_numpy(np.concatenate(xs)).to(device)).float().cpu().numpy()
-            vals[sl] = out.reshape(-1, n_draws).mean(1)
+    inputs = _Redrawn(Xn, jobs, rng.integers(0, 4, (N, n_draws, L), dtype=np.int8))
+    vals = batched(model, inputs, lambda m, x: m(x).float().reshape(-1, n_draws).mean(1), batch_size=max(1, batch_size // n_draws),
+                   device=device, verbose=verbose, desc='f_S', check=False).numpy()   # batches of jobs, n_draws inputs each
     res, k = np.empty((N, M)), 0
     for n in range(N):
         nu = inverse[n].max() + 1

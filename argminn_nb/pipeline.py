@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from .core import atomic_path, get_device, load_checkpoint, save_checkpoint
 from .losses import (DEFAULT_REDUCTION, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
                                ReferenceOverlapSchedule, default_schedules)
-from .models import ARGMINN, CNNBaseline, scanner_weights
+from .models import ARGMINN, CNNBaseline
 from .simulate import SimSplits, make_splits
 from .train import Metrics, SeedsResult, evaluate, plot_history, train_seeds
 

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .core import as_rng, eval_mode, get_device, to_tensor
+from .core import as_rng, split_xy
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
+from .inference import batched
 from .interpret import filter_weights
 from .motifs import Motif, scan_kernels, scan_motifs, windows_above
 from .simulate import SimConfig, SimData, eval_set, generate, get_config
@@ -238,11 +239,6 @@ def padded_positives(model, # attacked model (anything `extreme_kmers` accepts)
                           excluded, rebuilt, km, threshold)
 
 # %% ../nbs/api/10_robustness.ipynb #bfcfa0f2
-def _xy(data):
-    if hasattr(data, 'X') and hasattr(data, 'y'): return data.X, data.y
-    if isinstance(data, (tuple, list)) and len(data) == 2: return data
-    raise TypeError(f"expected an AdversarialSet, SimData or (X, y) pair, got {type(data).__name__}")
-
 def set_accuracy(models: dict[str, nn.Module] | nn.Module, # name -> model (or one model)
                  sets: dict, # name -> AdversarialSet, SimData or (X, y)
                  batch_size: int = 256, # sequences per forward pass
@@ -252,7 +248,7 @@ def set_accuracy(models: dict[str, nn.Module] | nn.Module, # name -> model (or o
     if isinstance(models, nn.Module): models = {type(models).__name__: models}
     rows = []
     for sname, data in sets.items():
-        X, y = _xy(data)
+        X, y = split_xy(data)
         y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
         for mname, model in models.items():
             p = predict(model, X, batch_size, device)
@@ -267,7 +263,7 @@ def max_motif_scores(data, # AdversarialSet, SimData, (X, y) pair, or one-hot (N
                      exclude_planted: bool = True, # ignore windows that start at a planted instance of that motif
                      ) -> np.ndarray:
     "Each sequence's highest normalised PWM score over the motifs, both strands and every window, `(N,)`."
-    X = data if isinstance(data, (np.ndarray, torch.Tensor)) else _xy(data)[0]
+    X = data if isinstance(data, (np.ndarray, torch.Tensor)) else split_xy(data)[0]
     if isinstance(motifs, (str, SimConfig)): motifs = get_config(motifs).motifs
     ms = list(motifs.values()) if isinstance(motifs, dict) else list(motifs)
     S = scan_motifs(X, ms)                                                         # (N, M, 2, L)
@@ -281,9 +277,7 @@ def max_motif_scores(data, # AdversarialSet, SimData, (X, y) pair, or one-hot (N
 # %% ../nbs/api/10_robustness.ipynb #637ea5ac
 def _max_activation(model: nn.Module, X: np.ndarray, device=None) -> np.ndarray:
     "Max over filters of ReLU(scanner(X)), shape (N, L - w + 1)."
-    device = get_device(device); model.to(device)
-    with eval_mode(model), torch.no_grad():
-        return torch.relu(model.scanner(to_tensor(X, device=device))).amax(1).cpu().numpy()
+    return batched(model, X, lambda m, x: torch.relu(m.scanner(x)).amax(1).float(), device=device, desc='activations').numpy()
 
 def plot_adversarial_examples(aset: AdversarialSet, # from `motif_free_sequences` / `padded_positives`
                               models: dict[str, nn.Module], # name -> model: activations and predictions to draw

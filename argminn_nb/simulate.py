@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 import itertools
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 
 from .core import as_rng
-from .dna import codes_to_one_hot, random_codes, reverse_complement, write_fasta, check_one_hot
-from .motifs import Motif, builtin_motifs, read_meme, scan_kernels, scan_motifs_tensor, windows_above
+from .dna import codes_to_one_hot, random_codes, reverse_complement, write_fasta
+from .motifs import Motif, builtin_motifs, read_meme, scan_kernels, windows_above
 
 # %% auto #0
 __all__ = ['DATASETS', 'INSTANCE_COLUMNS', 'Arrangement', 'SimConfig', 'eval_rule', 'rule_config', 'config_from_dict',

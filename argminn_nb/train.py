@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -18,8 +18,9 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .core import adam, as_rng, batch_slices, eval_mode, get_device, load_checkpoint, save_checkpoint, to_tensor
+from .core import adam, as_rng, get_device, split_xy, load_checkpoint, save_checkpoint, to_tensor
 from .dna import check_one_hot
+from .inference import batched
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
 
 # %% auto #0
@@ -27,12 +28,6 @@ __all__ = ['check_labels', 'predict', 'auroc', 'Metrics', 'metrics_from_probs', 
            'SeedsResult', 'train_seeds', 'plot_history']
 
 # %% ../nbs/api/07_train.ipynb #0caec1c1
-def _split_xy(data) -> tuple:
-    "(X, y) from a pair or from an object with `.X` and `.y` (e.g. `SimData`)."
-    if hasattr(data, 'X') and hasattr(data, 'y'): return data.X, data.y
-    if isinstance(data, (tuple, list)) and len(data) == 2: return data[0], data[1]
-    raise TypeError(f"expected an (X, y) pair or an object with .X and .y, got {type(data).__name__}")
-
 def _probs_1d(out: torch.Tensor) -> torch.Tensor:
     "A model's output as `(N,)`; `(N, 1)` is squeezed, anything else is an error."
     if isinstance(out, tuple) and hasattr(out, 'probs'): out = out.probs
@@ -60,13 +55,8 @@ def predict(model: nn.Module, # model mapping one-hot (N, 4, L) to probabilities
             verbose: bool = False, # show a progress bar
             ) -> np.ndarray:
     "Predicted probabilities `(N,)` as a float32 NumPy array, computed in eval mode."
-    check_one_hot(X)
-    device = get_device(device); model.to(device)
-    out = []
-    with eval_mode(model), torch.no_grad():
-        for sl in tqdm(batch_slices(len(X), batch_size), disable=not verbose, desc='predict'):
-            out.append(_probs_1d(model(to_tensor(X[sl], device=device))).float().cpu())
-    return torch.cat(out).numpy()
+    return batched(model, X, lambda m, x: _probs_1d(m(x)).float(), batch_size=batch_size, device=device,
+                   verbose=verbose, desc='predict').numpy()
 
 # %% ../nbs/api/07_train.ipynb #1e7fbf5c
 def auroc(y, # (N,) labels in {0, 1}
@@ -108,7 +98,7 @@ def evaluate(model: nn.Module, # model mapping one-hot (N, 4, L) to probabilitie
              device=None, # None: CUDA if available, else CPU
              ) -> Metrics:
     "Accuracy, loss and AUROC of `model` on a labelled set (in eval mode)."
-    if y is None: X, y = _split_xy(X)
+    if y is None: X, y = split_xy(X)
     y = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if len(y) != len(X): raise ValueError(f"X has {len(X)} sequences but y has {len(y)} labels")
     return metrics_from_probs(y, predict(model, X, batch_size, device))
@@ -223,7 +213,9 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
                          f"{type(model).__name__} has not")
     loss_fn = RegularizedLoss(overlap_schedule, l1_schedule, reduction, regularize)
     stopper = EarlyStopping() if early_stopping is True else (copy.deepcopy(early_stopping) if early_stopping else None)
-    if val_data is not None: Xv, yv = _split_xy(val_data)
+    if val_data is not None:
+        Xv, yv = split_xy(val_data)
+        Xv = to_tensor(check_one_hot(Xv), device=device)                # on the device once, not every epoch
     opt = adam(model.parameters(), lr=lr)
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and ckdir is None: raise ValueError("resume=True needs a checkpoint_dir")

@@ -186,4 +186,4 @@ def test_bad_input():
     with pytest.raises(ValueError, match='filters must name'): padded_positives(toy_model(), 'spi1', n=2, filters=[2])
     with pytest.raises(ValueError, match='on_failure'): gc_test_sets('spi1', gcs=(0.5,), on_failure='skip')
     with pytest.raises(ValueError, match=r'in \[0, 1\]'): gc_test_sets('spi1', gcs=(-0.1,))
-    with pytest.raises(TypeError, match='AdversarialSet, SimData'): set_accuracy(toy_model(), {'x': 3})
+    with pytest.raises(TypeError, match=r'expected an \(X, y\) pair or an object with .X and .y'): set_accuracy(toy_model(), {'x': 3})
