@@ -9,7 +9,9 @@ import contextlib
 import io
 import os
 import pickle
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -18,8 +20,8 @@ import torch
 
 # %% auto #0
 __all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'torch_threads_kept', 'busy_cores',
-           'available_cores', 'default_threads', 'adam', 'to_tensor', 'split_xy', 'batch_slices', 'atomic_path',
-           'save_checkpoint', 'load_checkpoint']
+           'available_cores', 'default_threads', 'adam', 'LineProgress', 'progress', 'to_tensor', 'split_xy',
+           'batch_slices', 'atomic_path', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -120,6 +122,59 @@ def adam(params, # parameters (or parameter groups) to optimise
     params = list(params)
     try: return torch.optim.Adam(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(params, **kwargs)
+
+# %% ../nbs/api/00_core.ipynb #e1f2a3b5
+def _stderr_is_terminal() -> bool:
+    try: return sys.stderr.isatty()
+    except (AttributeError, ValueError): return False
+
+class LineProgress:
+    "tqdm's interface for output that is not a terminal: plain lines, one per step (`lines=True`) or one when it closes."
+    def __init__(self, iterable=None, total=None, desc: str = '', unit: str = 'it', initial: int = 0, lines: bool = False, file=None):
+        if total is None and iterable is not None and hasattr(iterable, '__len__'): total = len(iterable)
+        self.iterable, self.total, self.desc, self.unit, self.n, self.lines = iterable, total, desc, unit, initial, lines
+        self.postfix, self.file, self.closed, self.t0 = '', file, False, time.time()
+
+    def __len__(self): return self.total if self.total is not None else len(self.iterable)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.update()
+        self.close()
+
+    def set_postfix(self, **kw): self.postfix = ', '.join(f"{k}={v}" for k, v in kw.items())
+    def set_description(self, desc: str, refresh: bool = True): self.desc = desc
+    def refresh(self): pass
+
+    def update(self, n: int = 1):
+        self.n += n
+        if self.lines: self._line()
+
+    def _line(self):
+        done = f"{self.n}/{self.total}" if self.total is not None else f"{self.n}"
+        post = f" ({self.postfix})" if self.postfix else ''
+        print(f"{self.desc}: {done} {self.unit}{post} [{time.time() - self.t0:.0f} s]", file=self.file or sys.stderr, flush=True)
+
+    def close(self):
+        if not self.closed and not self.lines and self.n: self._line()
+        self.closed = True
+
+def progress(iterable=None, # what to iterate over (or None, and call update())
+             total: int | None = None, # number of steps (default: len(iterable))
+             desc: str = '', # label
+             unit: str = 'it', # what a step is
+             disable: bool = False, # print nothing (the command line's -q)
+             leave: bool = True, # False: an inner bar, erased on a terminal and silent elsewhere
+             initial: int = 0, # steps already done (a resumed run)
+             lines: bool = False, # off a terminal: a line per step instead of one at the end
+             ):
+    "A tqdm bar on a terminal; elsewhere (file, CI log, notebook) plain lines without carriage returns; nothing when `disable`."
+    from tqdm import tqdm
+    if disable or (not leave and not _stderr_is_terminal()): return tqdm(iterable, total=total, disable=True)
+    if _stderr_is_terminal(): return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial)
+    return LineProgress(iterable, total, desc, unit, initial, lines)
 
 # %% ../nbs/api/00_core.ipynb #c499a7ca
 def to_tensor(x, # array-like or tensor

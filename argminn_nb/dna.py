@@ -196,8 +196,27 @@ def random_sequences(n: int, # number of sequences
     return codes_to_one_hot(random_codes(n, length, gc, random_state))
 
 # %% ../nbs/api/01_dna.ipynb #14136c63
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    "SplitMix64 finaliser of uint64 values (wrapping arithmetic)."
+    with np.errstate(over='ignore'):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+def _uniforms(keys: np.ndarray, # (M,) uint64: one random stream per row
+              counter: int, # where in each row's stream to start
+              n: int, # values per row
+              ) -> np.ndarray:
+    "`(M, n)` uniforms in [0, 1): values `counter .. counter+n-1` of every row's own counter-based stream."
+    c = (np.uint64(counter) + np.arange(n, dtype=np.uint64))[None, :]
+    with np.errstate(over='ignore'): z = _splitmix64(keys[:, None] + c * _GOLDEN)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
 def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per row
-                   rng: np.random.Generator,
+                   keys: np.ndarray, # (M,) uint64 random key of every row: a row's shuffle depends on its key and codes only
                    n_letters: int = 5, # codes are 0 .. n_letters-1 (A, C, G, T, ambiguous)
                    ) -> np.ndarray:
     "One exact dinucleotide shuffle of every row of `codes`, all rows at once (Altschul–Erickson/Kandel)."
@@ -213,23 +232,23 @@ def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per r
     needs = (deg > 0) & (letters[None] != last[:, None])                         # letters that need a last exit
     cdf = np.cumsum(D, 2) / np.maximum(deg, 1)[..., None]                        # where a's last exit leads: b with p = D[a, b] / deg[a]
     exit_to = np.zeros((M, A), np.int64)
-    todo = np.arange(M)
+    todo, r = np.arange(M), 0
     while len(todo):                                                             # redraw until the exits form a tree into `last`
-        u = rng.random((len(todo), A, 1))
+        u = _uniforms(keys[todo], (1 << 40) + r * A, A)[:, :, None]
         exit_to[todo] = np.minimum((u >= cdf[todo]).sum(2), A - 1)
         nxt = np.where(needs[todo], exit_to[todo], letters[None])
         v = np.broadcast_to(letters, nxt.shape).copy()
         for _ in range(A): v = np.take_along_axis(nxt, v, 1)
-        todo = todo[~((v == last[todo, None]) | ~needs[todo]).all(1)]
+        todo, r = todo[~((v == last[todo, None]) | ~needs[todo]).all(1)], r + 1
     # every letter's out-edges in random order, except that one a -> exit_to[a] edge goes last (edges with the same
     # dinucleotide are interchangeable, so which one does not matter: the first is taken)
-    key = rng.random((M, E))
+    key = _uniforms(keys, 0, E)
     rows = np.arange(M)
     for a in letters:
-        r = np.flatnonzero(needs[:, a])
-        if len(r) == 0: continue
-        j = (pair[r] == (a * A + exit_to[r, a])[:, None].astype(np.int8)).argmax(1)
-        key[r, j] = 2.0
+        r_ = np.flatnonzero(needs[:, a])
+        if len(r_) == 0: continue
+        j = (pair[r_] == (a * A + exit_to[r_, a])[:, None].astype(np.int8)).argmax(1)
+        key[r_, j] = 2.0
     order = np.argsort(src * 3.0 + key, axis=1)
     succ = np.take_along_axis(dst, order, 1).astype(np.int64)
     start = np.concatenate([np.zeros((M, 1), np.int64), np.cumsum(deg, 1)[:, :-1]], 1)
@@ -243,22 +262,24 @@ def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per r
         ptr[j] += 1
     return out.T.astype(codes.dtype)
 
-def _perm_from_shuffle(codes: np.ndarray, shuffled: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _perm_from_shuffle(codes: np.ndarray, shuffled: np.ndarray, keys: np.ndarray) -> np.ndarray:
     "Per row, a permutation of positions whose letters read `shuffled` (keeps each column's own content, e.g. case or soft values)."
     M, L = codes.shape
-    src = np.argsort(codes + rng.random((M, L)), axis=1)                         # positions grouped by letter, random within
+    src = np.argsort(codes + _uniforms(keys, 1 << 41, L), axis=1)               # positions grouped by letter, random within
     dst = np.argsort(shuffled, axis=1, kind='stable')                            # positions grouped by letter, in order
     perm = np.empty((M, L), np.int64)
     np.put_along_axis(perm, dst, src, 1)
     return perm
 
-def _chunks(codes: np.ndarray, rng: np.random.Generator, f, chunk: int = 2048):
-    "`f(shuffled codes of rows i:i+chunk, those rows)` for every chunk of rows (bounds the working memory)."
+def _chunks(codes: np.ndarray, keys: np.ndarray, f, chunk: int = 2048):
+    "`f(shuffled codes, those rows' codes, their keys)` for every chunk of rows (bounds the working memory)."
     for i in range(0, len(codes), chunk):
-        c = codes[i:i + chunk]
-        yield i, f(_shuffle_codes(c, rng), c)
+        c, k = codes[i:i + chunk], keys[i:i + chunk]
+        yield i, f(_shuffle_codes(c, k), c, k)
 
 # %% ../nbs/api/01_dna.ipynb #9f57e04c
+def _perm_from_shuffle_args(shuffled, codes, keys): return _perm_from_shuffle(codes, shuffled, keys)
+
 def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) array/tensor
                          n_shuffles: int | None = None, # None: one shuffle per sequence, same shape back; k: k shuffles each
                          random_state=None, # int, Generator or None
@@ -271,7 +292,8 @@ def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) 
     if k < 1: raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
     if isinstance(x, str):
         chars, res = np.array(list(x)), []
-        for _, perms in _chunks(np.repeat(encode_codes(x), k, 0), rng, lambda s, c: _perm_from_shuffle(c, s, rng)):
+        keys = rng.integers(0, 2**63, size=k, dtype=np.uint64)
+        for _, perms in _chunks(np.repeat(encode_codes(x), k, 0), keys, _perm_from_shuffle_args):
             res += [''.join(chars[p]) for p in perms]                           # the letters themselves move: case is kept
         return res[0] if n_shuffles is None else res
     if isinstance(x, (list, tuple)) and len(x) and isinstance(x[0], str):
@@ -281,13 +303,14 @@ def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) 
     Xn = X.detach().cpu().numpy() if is_t else np.asarray(X)
     N, C, L = Xn.shape
     codes = np.repeat(np.where(Xn.max(1) > 0, Xn.argmax(1), 4).astype(np.int8), k, 0)   # sequence-major: row i*k + j
+    keys = rng.integers(0, 2**63, size=N * k, dtype=np.uint64)                  # one stream per shuffle: batching changes nothing
     out = np.empty((N * k, C, L), Xn.dtype)
     if ((Xn == 0) | (Xn == 1)).all():                                            # exact one-hot: encode the shuffled letters
-        for i, s in _chunks(codes, rng, lambda s, c: s):                         # (the ambiguous fifth letter: an all-zero column)
+        for i, s in _chunks(codes, keys, lambda s, c, kk: s):                         # (the ambiguous fifth letter: an all-zero column)
             for c in range(C): out[i:i + len(s), c] = s == c
     else:                                                                        # soft values: move each column's own content
         src = np.repeat(Xn, k, 0)
-        for i, perm in _chunks(codes, rng, lambda s, c: _perm_from_shuffle(c, s, rng)):
+        for i, perm in _chunks(codes, keys, _perm_from_shuffle_args):
             out[i:i + len(perm)] = np.take_along_axis(src[i:i + len(perm)], perm[:, None, :], 2)
     out = out.reshape(N, k, C, L)
     if n_shuffles is None: out = out[:, 0]

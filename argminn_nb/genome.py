@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .core import _umask, as_rng, atomic_path
+from .core import _umask, as_rng, atomic_path, progress
 from .dna import codes_to_one_hot, encode_codes, reverse_complement, write_fasta
 
 # %% auto #0
@@ -726,7 +726,7 @@ def eval_set(peaks, # narrowPeak/BED path, or a table from `read_peaks`
     idx = np.arange(ld.n_peaks) if n is None else rng.permutation(np.resize(np.arange(ld.n_peaks), int(n)))
     rc, ld.rc_augment = ld.rc_augment, False
     parts = [ld.sample(idx[i:i + chunk], len(idx[i:i + chunk]), rng)
-             for i in tqdm(range(0, len(idx), chunk), disable=not verbose, desc=f'{split} windows')]
+             for i in progress(range(0, len(idx), chunk), disable=not verbose, desc=f'{split} windows', unit='chunk')]
     ld.rc_augment = rc
     d = _concat_data(parts)
     order = np.r_[np.flatnonzero(d.y == 1), np.flatnonzero(d.y == 0)]

@@ -9,9 +9,8 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .core import batch_slices, eval_mode, get_device, to_tensor
+from .core import batch_slices, eval_mode, get_device, progress, to_tensor
 from .dna import check_one_hot
 
 # %% auto #0
@@ -48,7 +47,7 @@ def iter_batches(model: nn.Module, # model to run (eval mode for the call; its m
     model.to(dev)
     try:
         with eval_mode(model), torch.no_grad():
-            for sl in tqdm(batch_slices(len(X), batch_size), disable=not verbose, desc=desc):
+            for sl in progress(batch_slices(len(X), batch_size), disable=not verbose, desc=desc, unit='batch'):
                 xb = to_tensor(X[sl], device=dev)
                 ob = [to_tensor(o[sl], device=dev) for o in others]
                 yield sl, _to_cpu(func(model, xb, *ob) if func is not None else model(xb))

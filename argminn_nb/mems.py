@@ -17,9 +17,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from .core import adam, as_rng, as_torch_generator, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
+from .core import adam, as_rng, as_torch_generator, progress, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot, one_hot_encode
 from .inference import batched
 from .train import predict
@@ -504,13 +503,14 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
     rows, t_start = [], time.time()
     explainer.train()
     with _frozen(predictor):
-        for epoch in tqdm(range(epochs), disable=not verbose, desc=f'{type(explainer).__name__} ({explainer.kind})'):
+        for epoch in progress(range(epochs), disable=not verbose, desc=f'{type(explainer).__name__} ({explainer.kind})',
+                              unit='epoch', lines=True):
             t0, sums = time.time(), {}
             order = rng.permutation(len(X))
             for b, sl in enumerate(slices):
                 idx = np.sort(order[sl])
-                progress = (epoch + b / len(slices)) / (warmup * epochs) if warmup > 0 else 1.0
-                rw = warmup_start + (1 - warmup_start) * min(1.0, progress)
+                ramp = (epoch + b / len(slices)) / (warmup * epochs) if warmup > 0 else 1.0
+                rw = warmup_start + (1 - warmup_start) * min(1.0, ramp)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     terms = explainer.loss(predictor, to_tensor(X[idx], device=device), p_all[idx].to(device), gen, reg_weight=rw)
                 terms = {k: v.float() for k, v in terms.items()}

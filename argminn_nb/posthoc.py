@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
-from .core import batch_slices, eval_mode, get_device, as_rng, torch_threads_kept
+from .core import batch_slices, eval_mode, get_device, as_rng, progress, torch_threads_kept
 from .dna import check_one_hot, dinucleotide_shuffle
 from .motifs import Motif, information_content
 from .interpret import tomtom_matches, best_matches, topk_precision, filter_pfms, trace_instances
@@ -176,7 +176,7 @@ def deep_lift_shap(model: nn.Module, # model with `logits(X)` (or any model, wit
     parts = dict(hyp=[], fx=[], fr=[])
     with eval_mode(model), torch.enable_grad(), wrapped.attached(torch.as_tensor(Xn[:1], device=device)):
         dl = DeepLift(wrapped)
-        for sl in tqdm(batch_slices(len(Xn), batch_size), disable=not verbose, desc='DeepLIFTShap'):
+        for sl in progress(batch_slices(len(Xn), batch_size), disable=not verbose, desc='DeepLIFTShap', unit='batch'):
             Rb = dinucleotide_shuffle(Xn[sl], n_shuffles=n_shuffles, random_state=rng) if R is None else R[sl]
             n, k = Rb.shape[:2]
             xi = torch.as_tensor(Xn[sl], device=device).repeat_interleave(k, 0)
@@ -215,7 +215,7 @@ def integrated_gradients(model: nn.Module, # model with `logits(X)` (or any mode
     ig = IntegratedGradients(wrapped)
     contrib, fx, fb = [], [], []
     with eval_mode(model), torch.enable_grad():
-        for sl in tqdm(batch_slices(len(Xn), batch_size), disable=not verbose, desc='IntegratedGradients'):
+        for sl in progress(batch_slices(len(Xn), batch_size), disable=not verbose, desc='IntegratedGradients', unit='batch'):
             x, b = torch.as_tensor(Xn[sl], device=device), torch.as_tensor(np.ascontiguousarray(B[sl]), device=device)
             contrib.append(ig.attribute(x, baselines=b, n_steps=n_steps).detach().cpu())
             with torch.no_grad(): fx.append(wrapped(x).cpu()); fb.append(wrapped(b).cpu())

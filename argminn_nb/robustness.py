@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .core import as_rng, split_xy
+from .core import as_rng, progress, split_xy
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
 from .inference import batched
 from .interpret import filter_weights
@@ -358,7 +357,7 @@ def gc_test_sets(dataset: str | dict | SimConfig = 'rest', # dataset to simulate
     cfg = get_config(dataset)
     streams = np.random.SeedSequence(int(as_rng(random_state).integers(0, 2**63 - 1))).spawn(len(gcs))
     sets, rows = {}, []
-    for g, ss in tqdm(list(zip(gcs, streams)), disable=not verbose, desc='GC sets'):
+    for g, ss in progress(list(zip(gcs, streams)), disable=not verbose, desc='GC sets', unit='set'):
         status, note = 'ok', ''
         try: d = eval_set(cfg, n_batches, batch_size, gc=g, random_state=np.random.default_rng(ss))
         except RuntimeError as e:

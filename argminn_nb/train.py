@@ -16,9 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from .core import adam, as_rng, get_device, split_xy, load_checkpoint, save_checkpoint, to_tensor
+from .core import adam, as_rng, get_device, progress, split_xy, load_checkpoint, save_checkpoint, to_tensor
 from .dna import check_one_hot
 from .inference import batched
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
@@ -245,7 +244,8 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed)
         if rng_state is not None: _set_rng_states(rng_state, device)
-        bar = tqdm(total=epochs + delay, initial=start, disable=not verbose or stopped, desc=type(model).__name__, unit='epoch')
+        bar = progress(total=epochs + delay, initial=start, disable=not verbose or stopped, desc=type(model).__name__, unit='epoch',
+                       lines=True)
         epoch = start
         while not stopped and epoch < epochs + delay:
             t0 = time.time()
@@ -258,13 +258,14 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
                     if verbose and delay: print(f"epoch {epoch}: regularisers start {delay} epoch(s) late "
                                                 f"(validation AUROC {auc:.3f})")
                 else:
-                    delay += 1; bar.total = epochs + delay; bar.refresh()
+                    delay += 1; bar.total = epochs + delay                   # said, not silent: the run is longer
+                    bar.set_description(f"{type(model).__name__} (regularisers held {delay} epoch{'s' if delay > 1 else ''})")
             se = epoch - delay                                          # epoch on the schedules' clock
             if hasattr(train_loader, 'set_epoch'): train_loader.set_epoch(epoch)
             model.train()
             sums, nb = dict(total=0.0, prediction=0.0, overlap=0.0, l1=0.0), 0
             lam = (0.0, 0.0)
-            for b, (X, y) in enumerate(tqdm(train_loader, total=len(train_loader), leave=False, disable=not verbose,
+            for b, (X, y) in enumerate(progress(train_loader, total=len(train_loader), leave=False, disable=not verbose,
                                             desc=f'epoch {epoch}')):
                 X, y = to_tensor(X, device=device), check_labels(to_tensor(y, device=device), 'training labels')
                 terms = _forward_terms(model, X, y, loss_fn, se, epoch, b)

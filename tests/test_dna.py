@@ -130,3 +130,14 @@ def test_batched_shuffles_are_each_exact_and_independent():
         assert np.array_equal(Y[:, j, :, 0], X[:, :, 0]) and np.array_equal(Y[:, j, :, -1], X[:, :, -1])
     assert (Y[2].sum(1) == 0).sum() == 4 * 5          # the ambiguous columns are still there, in each shuffle
     assert len({Y[0, j].tobytes() for j in range(4)}) == 4
+
+
+def test_shuffles_do_not_depend_on_batching():
+    """Each shuffle has its own random stream keyed from random_state in sequence order, so shuffling a set in two
+    calls with the same generator gives exactly the shuffles of one call (DeepLIFTShap references batch by batch)."""
+    X = random_sequences(9, 120, random_state=4)
+    whole = dinucleotide_shuffle(X, n_shuffles=4, random_state=np.random.default_rng(2))
+    rng = np.random.default_rng(2)
+    parts = np.concatenate([dinucleotide_shuffle(X[:5], n_shuffles=4, random_state=rng),
+                            dinucleotide_shuffle(X[5:], n_shuffles=4, random_state=rng)])
+    assert np.array_equal(whole, parts)

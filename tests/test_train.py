@@ -315,3 +315,17 @@ def test_release_rule_of_the_hold():
             held_gain = gain is not None and b is not None and b.val_loss - p.val_loss >= gain
             assert p.val_auroc < thr or held_gain
         assert len(h) == 6 + delay
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(capsys):
+    """Written to a file or CI log (pytest's capture is not a terminal), fit's progress is one plain line per epoch —
+    no carriage returns, nothing from the per-batch bars — and verbose=False prints nothing."""
+    fit(small_argminn(), Loader(), VAL, epochs=3, random_state=0, verbose=True, early_stopping=False,
+        warmup_until_auroc=None)
+    err = capsys.readouterr().err
+    assert '\r' not in err
+    lines = [l for l in err.splitlines() if l.startswith('ARGMINN')]
+    assert len(lines) == 3 and lines[-1].startswith('ARGMINN: 3/3 epoch (loss='), err
+    fit(small_argminn(), Loader(), VAL, epochs=2, random_state=0, verbose=False)
+    out = capsys.readouterr()
+    assert out.err == '' and out.out == ''
