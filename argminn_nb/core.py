@@ -95,7 +95,6 @@ def _cpu_jiffies() -> tuple[int, int] | None:
 def busy_cores(interval: float = 0.25, # seconds to watch the machine for
                ) -> float:
     "How many cores other processes keep busy: CPU time used by everything but this process over `interval` (Linux), or the 1-minute load average."
-    import time
     a, t0, own0 = _cpu_jiffies(), time.monotonic(), time.process_time()
     if a is None:
         return float(os.getloadavg()[0]) if hasattr(os, 'getloadavg') else 0.0

@@ -49,7 +49,7 @@ def iter_batches(model: nn.Module, # model to run (eval mode for the call; its m
         with eval_mode(model), torch.no_grad():
             for sl in progress(batch_slices(len(X), batch_size), disable=not verbose, desc=desc, unit='batch'):
                 xb = to_tensor(X[sl], device=dev)
-                ob = [to_tensor(o[sl], device=dev) for o in others]
+                ob = [torch.as_tensor(o[sl], device=dev) for o in others]       # their own dtype (labels, classes)
                 yield sl, _to_cpu(func(model, xb, *ob) if func is not None else model(xb))
     finally:
         if home is not None and home != dev: model.to(home)

@@ -272,12 +272,15 @@ def _as_named_pfms(motifs) -> list[tuple[str, np.ndarray]]:
     return out
 
 def bh_qvalues(p, # p-values (1-D)
+               n_tests: int | None = None, # tests in all, when `p` holds only the smallest of them (None: len(p))
                ) -> np.ndarray:
-    "Benjamini–Hochberg q-values (monotone, capped at 1)."
+    "Benjamini–Hochberg q-values (monotone, capped at 1); with `n_tests`, of the `len(p)` smallest p-values of that many tests."
     p = np.asarray(p, dtype=np.float64); n = len(p)
     if n == 0: return p.copy()
+    m = n if n_tests is None else int(n_tests)
+    if m < n: raise ValueError(f"n_tests ({m}) cannot be smaller than the number of p-values ({n})")
     o = np.argsort(p)
-    q = np.minimum.accumulate((p[o] * n / np.arange(1, n + 1))[::-1])[::-1]
+    q = np.minimum.accumulate((p[o] * m / np.arange(1, n + 1))[::-1])[::-1]
     out = np.empty(n); out[o] = np.minimum(q, 1.0)
     return out
 

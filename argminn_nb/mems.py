@@ -27,8 +27,8 @@ from .train import predict
 __all__ = ['MEM_DEFAULTS', 'SCRAMBLER_DEFAULTS', 'DEFAULT_THRESHOLDS', 'ResidualBlock', 'DilatedResidualTrunk',
            'ResidualClassifier', 'bounded_sigma', 'kernel_band', 'gaussian_mask_logits', 'random_one_hot',
            'relaxed_bernoulli_st', 'mem_samples', 'categorical_st', 'MEMOutput', 'MEM', 'ScramblerOutput',
-           'pssm_information', 'Scrambler', 'KmerRule', 'keep_gradient_check', 'ExplainerFit', 'fit_explainer',
-           'explain', 'restricted_predictions', 'count_regions', 'planted_mask', 'ExplanationEval',
+           'pssm_information', 'Scrambler', 'KmerRule', 'toy_kmer_data', 'keep_gradient_check', 'ExplainerFit',
+           'fit_explainer', 'explain', 'restricted_predictions', 'count_regions', 'planted_mask', 'ExplanationEval',
            'evaluate_explanations', 'motif_sets', 'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules',
            'LogicDeduction', 'deduce_logic', 'plot_threshold_curves', 'plot_explanations']
 
@@ -410,8 +410,8 @@ class KmerRule(nn.Module):
     def forward(self, X): return self.rule(self.presence(X)).clamp(0, 1)
 
 # %% ../nbs/api/11_mems.ipynb #7cb3c501
-def _toy_data(L: int = 60, kmers=('GGAAGTGACC', 'CCGCGATCGG'), starts=(5, 35), present=((1, 1), (1, 0), (0, 1), (0, 0)),
-              random_state=0):
+def toy_kmer_data(L: int = 60, kmers=('GGAAGTGACC', 'CCGCGATCGG'), starts=(5, 35), present=((1, 1), (1, 0), (0, 1), (0, 0)),
+                  random_state=0):
     "Random sequences with k-mers planted at fixed starts, and the instance table (for tests and examples)."
     rng = as_rng(random_state)
     codes = rng.integers(0, 4, (len(present), L))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .core import batch_slices, eval_mode, get_device, as_rng, progress, torch_threads_kept
 from .dna import check_one_hot, dinucleotide_shuffle
 from .motifs import Motif, information_content
-from .interpret import tomtom_matches, best_matches, topk_precision, filter_pfms, trace_instances
+from .interpret import bh_qvalues, tomtom_matches, best_matches, topk_precision, filter_pfms, trace_instances
 
 # %% auto #0
 __all__ = ['MODISCO_COLUMNS', 'LABEL_COLUMNS', 'FIMO_COLUMNS', 'LogitModel', 'Attributions', 'deep_lift_shap',
@@ -417,14 +417,6 @@ def plot_modisco_motifs(result: ModiscoResult, # from `run_modisco`
 # %% ../nbs/api/09_posthoc.ipynb #8ced0c29
 FIMO_COLUMNS = ['seq', 'motif', 'start', 'end', 'strand', 'score', 'p_value', 'q_value', 'rank']
 
-def _bh_over(p: np.ndarray, m: int) -> np.ndarray:
-    "BH q-values of the `len(p)` smallest p-values of `m` tests."
-    o = np.argsort(p, kind='stable')
-    q = p[o] * m / np.arange(1, len(p) + 1)
-    q = np.minimum.accumulate(q[::-1])[::-1]
-    out = np.empty(len(p)); out[o] = np.minimum(q, 1.0)
-    return out
-
 def collapse_overlaps(hits: pd.DataFrame, # hits with seq, start, end and the ranking columns
                       by: Sequence[str] = ('q_value', 'p_value', 'score'), # ranking columns (best first)
                       ascending: Sequence[bool] = (True, True, False), # sort direction of each
@@ -469,7 +461,7 @@ def fimo_instances(motifs, # ModiscoResult, dict name -> Motif/PFM, or list of M
         df = pd.DataFrame(dict(seq=df.sequence_name.astype(np.int64).values, motif=name, start=df.start.astype(np.int64).values,
                                end=df.end.astype(np.int64).values, strand=df.strand.values, score=df.score.astype(float).values,
                                p_value=df['p-value'].astype(float).values))
-        df['q_value'] = _bh_over(df.p_value.to_numpy(), 2 * len(Xn) * (Xn.shape[2] - w + 1))
+        df['q_value'] = bh_qvalues(df.p_value.to_numpy(), 2 * len(Xn) * (Xn.shape[2] - w + 1))
         parts.append(df)
     if not parts: return empty
     hits = pd.concat(parts, ignore_index=True)

@@ -244,8 +244,9 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed)
         if rng_state is not None: _set_rng_states(rng_state, device)
-        bar = progress(total=epochs + delay, initial=start, disable=not verbose or stopped, desc=type(model).__name__, unit='epoch',
-                       lines=True)
+        held = lambda d: f" (regularisers held {d} epoch{'s' if d > 1 else ''})" if d else ''
+        bar = progress(total=epochs + delay, initial=start, disable=not verbose or stopped, desc=type(model).__name__ + held(delay),
+                       unit='epoch', lines=True)
         epoch = start
         while not stopped and epoch < epochs + delay:
             t0 = time.time()
@@ -259,7 +260,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
                                                 f"(validation AUROC {auc:.3f})")
                 else:
                     delay += 1; bar.total = epochs + delay                   # said, not silent: the run is longer
-                    bar.set_description(f"{type(model).__name__} (regularisers held {delay} epoch{'s' if delay > 1 else ''})")
+                    bar.set_description(type(model).__name__ + held(delay))
             se = epoch - delay                                          # epoch on the schedules' clock
             if hasattr(train_loader, 'set_epoch'): train_loader.set_epoch(epoch)
             model.train()

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from argminn_nb.mems import (MEM, Scrambler, KmerRule, ResidualClassifier, bounded_sigma, count_regions, deduce_logic,
                              evaluate_explanations, explain, fit_explainer, gaussian_mask_logits, kernel_band,
                              keep_gradient_check, minimal_motif_sets, motif_sets, motif_subset_scores, planted_mask,
-                             restricted_predictions, _toy_data)
+                             restricted_predictions, toy_kmer_data)
 
 KMERS = {'A': 'GGAAGTGACC', 'B': 'CCGCGATCGG'}
 SMALL = dict(n_groups=1, blocks_per_group=1, dilations=(1,), channels=4)
@@ -39,7 +39,7 @@ def test_sigma_bounds(raw, lo, span):
 def test_mem_mask_bounded_and_grads_finite(seed, bias):
     mem = MEM('necessary', band='auto', random_state=seed, **SMALL)
     with torch.no_grad(): mem.head.bias[0] = bias
-    X = torch.as_tensor(_toy_data(random_state=seed)[0])
+    X = torch.as_tensor(toy_kmer_data(random_state=seed)[0])
     out = mem(X)
     assert ((out.mask >= 0) & (out.mask <= 1)).all()
     assert ((out.sigma >= mem.sigma_min) & (out.sigma <= mem.sigma_max)).all()
@@ -61,7 +61,7 @@ def test_count_regions_matches_loop(rows):
 # ---------------------------------------------------------------- exact answers on toy predictors
 @pytest.fixture(scope='module')
 def toy():
-    return _toy_data(present=((1, 1), (1, 0), (0, 1), (0, 0)) * 2, random_state=5)
+    return toy_kmer_data(present=((1, 1), (1, 0), (0, 1), (0, 0)) * 2, random_state=5)
 
 
 def test_redundant_single_motif_sufficient_not_necessary(toy):
@@ -167,7 +167,7 @@ def test_straight_through_gradient_matches_finite_differences(keep):
     """The MEMs' straight-through keep gradient, summed over every base of every sequence, estimates the derivative
     of E f(x~) with respect to a keep probability moved everywhere at once: within a factor of 2 of central finite
     differences on a soft AND k-mer toy (12 positives). Averaging the per-sequence sums instead would be 12x off."""
-    X, _ = _toy_data(present=((1, 1),) * 12, random_state=2)
+    X, _ = toy_kmer_data(present=((1, 1),) * 12, random_state=2)
     f = KmerRule(KMERS, 'AND', hard=False)
     fd, st = keep_gradient_check(f, X, keep, n_rep=8, random_state=0)
     assert fd > 0 and st > 0

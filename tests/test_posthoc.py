@@ -12,7 +12,7 @@ from torch import nn
 from argminn_nb.dna import dinucleotide_shuffle, one_hot_encode, random_sequences
 from argminn_nb.interpret import bh_qvalues
 from argminn_nb.models import ARGMINN, CNNBaseline
-from argminn_nb.posthoc import (FIMO_COLUMNS, LABEL_COLUMNS, LogitModel, _bh_over, collapse_overlaps, deep_lift_shap,
+from argminn_nb.posthoc import (FIMO_COLUMNS, LABEL_COLUMNS, LogitModel, collapse_overlaps, deep_lift_shap,
                                 fimo_instances, integrated_gradients, label_motifs, posthoc_pipeline, run_modisco,
                                 trim_to_width)
 
@@ -165,8 +165,9 @@ def test_trim_to_width():
 
 def test_bh_over_matches_bh_when_all_tests_given():
     p = np.random.default_rng(1).uniform(size=50) ** 3
-    np.testing.assert_allclose(_bh_over(p, 50), bh_qvalues(p))
-    assert np.all(_bh_over(p, 500) >= _bh_over(p, 50))
+    np.testing.assert_allclose(bh_qvalues(p, 50), bh_qvalues(p))
+    assert np.all(bh_qvalues(p, 500) >= bh_qvalues(p, 50))
+    with pytest.raises(ValueError, match="cannot be smaller"): bh_qvalues(p, 10)
 
 
 @settings(max_examples=50, deadline=None)
