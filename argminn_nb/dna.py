@@ -262,7 +262,7 @@ def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per r
         ptr[j] += 1
     return out.T.astype(codes.dtype)
 
-def _perm_from_shuffle(codes: np.ndarray, shuffled: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _perm_from_shuffle(shuffled: np.ndarray, codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
     "Per row, a permutation of positions whose letters read `shuffled` (keeps each column's own content, e.g. case or soft values)."
     M, L = codes.shape
     src = np.argsort(codes + _uniforms(keys, 1 << 41, L), axis=1)               # positions grouped by letter, random within
@@ -278,8 +278,6 @@ def _chunks(codes: np.ndarray, keys: np.ndarray, f, chunk: int = 2048):
         yield i, f(_shuffle_codes(c, k), c, k)
 
 # %% ../nbs/api/01_dna.ipynb #9f57e04c
-def _perm_from_shuffle_args(shuffled, codes, keys): return _perm_from_shuffle(codes, shuffled, keys)
-
 def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) array/tensor
                          n_shuffles: int | None = None, # None: one shuffle per sequence, same shape back; k: k shuffles each
                          random_state=None, # int, Generator or None
@@ -293,7 +291,7 @@ def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) 
     if isinstance(x, str):
         chars, res = np.array(list(x)), []
         keys = rng.integers(0, 2**63, size=k, dtype=np.uint64)
-        for _, perms in _chunks(np.repeat(encode_codes(x), k, 0), keys, _perm_from_shuffle_args):
+        for _, perms in _chunks(np.repeat(encode_codes(x), k, 0), keys, _perm_from_shuffle):
             res += [''.join(chars[p]) for p in perms]                           # the letters themselves move: case is kept
         return res[0] if n_shuffles is None else res
     if isinstance(x, (list, tuple)) and len(x) and isinstance(x[0], str):
@@ -310,7 +308,7 @@ def dinucleotide_shuffle(x, # a string, a list of strings, or one-hot (N, 4, L) 
             for c in range(C): out[i:i + len(s), c] = s == c
     else:                                                                        # soft values: move each column's own content
         src = np.repeat(Xn, k, 0)
-        for i, perm in _chunks(codes, keys, _perm_from_shuffle_args):
+        for i, perm in _chunks(codes, keys, _perm_from_shuffle):
             out[i:i + len(perm)] = np.take_along_axis(src[i:i + len(perm)], perm[:, None, :], 2)
     out = out.reshape(N, k, C, L)
     if n_shuffles is None: out = out[:, 0]

@@ -20,7 +20,7 @@ from torch import nn
 
 from .core import adam, as_rng, as_torch_generator, progress, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot, one_hot_encode
-from .inference import batched
+from .inference import _model_device, batched
 from .train import predict
 
 # %% auto #0
@@ -433,7 +433,7 @@ def keep_gradient_check(predictor: nn.Module, # frozen predictor (N, 4, L) -> pr
                         random_state: int = 0, # seed of the noise
                         ) -> tuple[float, float]:
     "`(finite difference, straight-through)` estimates of d E f(x̃) / d keep, keep moved at every base of every sequence."
-    dev = next(iter(predictor.parameters()), torch.empty(0)).device
+    dev = _model_device(predictor) or torch.device('cpu')
     Xt = to_tensor(check_one_hot(X), device=dev)
     N, _, L = Xt.shape
     seed = int(as_rng(random_state).integers(0, 2**62))
@@ -443,10 +443,10 @@ def keep_gradient_check(predictor: nn.Module, # frozen predictor (N, 4, L) -> pr
                                                         torch.Generator().manual_seed(seed + r))).mean().item()
                                   for r in range(n_rep)]))
     lo, hi = max(keep - h, 0.0), min(keep + h, 1.0)
-    fd = (Ef(hi) - Ef(lo)) / (hi - lo)
     kt = torch.full((N, L), float(keep), device=dev, requires_grad=True)
     st = 0.0
-    with eval_mode(predictor):
+    with eval_mode(predictor):                                                  # both estimates in eval mode
+        fd = (Ef(hi) - Ef(lo)) / (hi - lo)
         for r in range(n_rep):
             s = mem_samples(Xt, kt, n_samples, temperature, torch.Generator().manual_seed(seed + n_rep + r))
             (g,) = torch.autograd.grad(predictor(s).mean(), kt)
