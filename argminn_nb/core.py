@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['as_rng', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded', 'torch_threads_kept', 'busy_cores',
-           'available_cores', 'default_threads', 'adam', 'LineProgress', 'progress', 'to_tensor', 'split_xy',
-           'batch_slices', 'atomic_path', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['as_rng', 'seed_of', 'seed_streams', 'to_numpy', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded',
+           'torch_threads_kept', 'import_quietly', 'busy_cores', 'available_cores', 'default_threads', 'adam',
+           'LineProgress', 'progress', 'to_tensor', 'split_xy', 'batch_slices', 'atomic_path', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -35,13 +36,29 @@ def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | No
     raise TypeError(f"random_state must be None, an int, a numpy Generator/SeedSequence or a torch Generator, "
                     f"got {type(random_state).__name__}")
 
+def seed_of(random_state, # seed, generator or None (as for `as_rng`)
+            high: int = 2**63 - 1, # seeds are drawn from [0, high)
+            ) -> int:
+    "One integer seed drawn from `random_state`: the one way a function turns its `random_state` into a seed."
+    return int(as_rng(random_state).integers(0, high))
+
+def seed_streams(random_state, # seed, generator or None
+                 n: int, # number of independent streams
+                 ) -> list[np.random.SeedSequence]:
+    "`n` independent seed sequences spawned from one seed of `random_state` (one per split, GC level, ...)."
+    return np.random.SeedSequence(seed_of(random_state)).spawn(n)
+
+def to_numpy(x, # tensor (any device, with or without grad) or array-like
+             ) -> np.ndarray:
+    "`x` as a numpy array: a tensor is detached and copied to the CPU, anything else goes through `np.asarray`."
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
 # %% ../nbs/api/00_core.ipynb #694f591f
 def as_torch_generator(random_state: int | np.random.Generator | torch.Generator | None = None, # seed, generator or None
                        ) -> torch.Generator:
     "A CPU `torch.Generator` seeded from `random_state` (a `torch.Generator` is returned as is)."
     if isinstance(random_state, torch.Generator): return random_state
-    seed = int(as_rng(random_state).integers(0, 2**62))
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(seed_of(random_state, 2**62))
 
 # %% ../nbs/api/00_core.ipynb #f88826f8
 def get_device(device: str | torch.device | None = None, # 'cpu', 'cuda', 'cuda:1', a torch.device, or None for auto
@@ -69,7 +86,7 @@ def torch_seeded(random_state, # int, Generator or None (None: leave PyTorch's g
                  ) -> Iterator[None]:
     "Inside the block PyTorch's CPU generator is seeded from `random_state`; the caller's generator state is restored after."
     if random_state is None: yield; return
-    seed = int(as_rng(random_state).integers(0, 2**63 - 1))
+    seed = seed_of(random_state)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -82,6 +99,16 @@ def torch_threads_kept() -> Iterator[int]:
     try: yield n
     finally:
         if torch.get_num_threads() != n: torch.set_num_threads(n)
+
+# %% ../nbs/api/00_core.ipynb #iq000002
+def import_quietly(name: str, # module to import, e.g. 'captum.attr'
+                   ):
+    "Import module `name` with tqdm's `TqdmWarning` (no ipywidgets in a notebook) silenced; return the module."
+    import importlib, warnings
+    from tqdm import TqdmWarning
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', category=TqdmWarning)
+        return importlib.import_module(name)
 
 # %% ../nbs/api/00_core.ipynb #b7c0d1e3
 def _cpu_jiffies() -> tuple[int, int] | None:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .core import as_rng
+from .core import as_rng, to_numpy
 
 # %% auto #0
 __all__ = ['ALPHABET', 'IUPAC_AMBIGUOUS', 'encode_codes', 'codes_to_one_hot', 'one_hot_encode', 'check_one_hot', 'decode',
@@ -132,7 +132,7 @@ def decode(X, # (N, 4, L) one-hot array or tensor
            ) -> list[str]:
     "Strings from one-hot DNA; all-zero (or uniform) columns decode to `N`."
     X = check_one_hot(X, allow_2d=True)
-    X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+    X = to_numpy(X)
     idx = X.argmax(1)
     is_base = (X.max(1) > 0.5)
     letters = np.frombuffer(b'ACGT', dtype='S1')[idx]
@@ -165,7 +165,7 @@ def gc_content(x, # a string, a list of strings, or (N, 4, L) one-hot
         gc = ((codes == 1) | (codes == 2)).sum(1)
     else:
         X = check_one_hot(x, allow_2d=True)
-        X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+        X = to_numpy(X)
         acgt = (X.max(1) > 0.5).sum(1)
         gc = ((X[:, 1] > 0.5) | (X[:, 2] > 0.5)).sum(1)
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -320,7 +320,7 @@ def dinucleotide_counts(x, # a string, or one-hot (N, 4, L)
     "Counts of the 25 dinucleotides over {A,C,G,T,ambiguous}: `(5, 5)` for a string, `(N, 5, 5)` for one-hot."
     if isinstance(x, str): codes = encode_codes(x)
     else:
-        X = check_one_hot(x); X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+        X = check_one_hot(x); X = to_numpy(X)
         codes = np.where(X.max(1) > 0, X.argmax(1), 4)
     pair = codes[:, :-1].astype(np.int64) * 5 + codes[:, 1:]
     out = np.stack([np.bincount(p, minlength=25).reshape(5, 5) for p in pair])

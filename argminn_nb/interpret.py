@@ -5,11 +5,9 @@
 # %% ../nbs/api/08_interpret.ipynb #38603fea
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -17,49 +15,19 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .core import as_rng, batch_slices, torch_threads_kept
+from .core import as_rng, batch_slices
 from .dna import ALPHABET, check_one_hot
 from .inference import batched, iter_batches
-from .motifs import Motif, MemeFile, information_content
-from .models import ARGMINN, ARGMINNTrace
+from .matching import best_matches, named_pfms, tomtom_matches
+from .motifs import Motif, information_content
+from .models import ARGMINNTrace
 
 # %% auto #0
-__all__ = ['MATCH_COLUMNS', 'TRACE_COLUMNS', 'TRACE_THRESHOLDS', 'SPACING_COLUMNS', 'handset_argminn', 'filter_weights',
-           'mean_centered', 'plot_filter_logos', 'FilterPFMs', 'filter_pfms', 'scanner_activations', 'filter_activity',
-           'bh_qvalues', 'tomtom_matches', 'best_matches', 'FilterMatches', 'match_filters', 'plot_filter_matches',
-           'motif_recovery', 'plot_motif_recovery', 'model_trace', 'trace_instances', 'overlap_ok', 'label_hits',
-           'instance_recall', 'default_ks', 'topk_precision', 'plot_topk_precision', 'tracing_precision_recall',
-           'plot_precision_recall', 'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps',
-           'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement', 'InterpretationReport',
-           'interpretation_report']
-
-# %% ../nbs/api/08_interpret.ipynb #357492cf
-def handset_argminn(weight, # (n_filters, 4, w) scanner weights
-                    bias, # (n_filters,) scanner biases
-                    attend: Sequence[int] | None = None, # filter each head attends to (cycled over heads; default: filter 0)
-                    gain: float = 50.0, # key scale: attention ∝ exp(gain × activation × sqrt(d_head))
-                    **kwargs, # other `ARGMINN` arguments (n_heads, n_layers, pe_dim, ...)
-                    ) -> ARGMINN:
-    "An `ARGMINN` with the given scanner and attention wired to chosen filters (for checks and teaching)."
-    W = torch.as_tensor(np.asarray(weight), dtype=torch.float32)
-    b = torch.as_tensor(np.asarray(bias), dtype=torch.float32).reshape(-1)
-    if W.ndim != 3 or W.shape[1] != 4: raise ValueError(f"weight must have shape (n_filters, 4, w), got {tuple(W.shape)}")
-    if len(b) != len(W): raise ValueError(f"bias has {len(b)} values for {len(W)} filters")
-    kwargs.setdefault('random_state', 0)
-    for k in ('batch_norm', 'scores', 'token_proj', 'final_norm'):   # attention wired through the keys of the raw tokens
-        kwargs.setdefault(k, ARGMINN.LEGACY_OPTIONS[k])
-    model = ARGMINN(n_filters=W.shape[0], filter_width=W.shape[2], **kwargs)
-    attend = list(attend) if attend is not None else [0]
-    if any(not 0 <= f < len(W) for f in attend): raise ValueError(f"attend names filters outside 0..{len(W) - 1}: {attend}")
-    with torch.no_grad():
-        model.scanner.weight.copy_(W); model.scanner.bias.copy_(b)
-        for layer in model.layers:
-            layer.query.weight.zero_(); layer.query.bias.fill_(1.0)
-            layer.key.weight.zero_(); layer.key.bias.zero_()
-            for h in range(layer.n_heads):
-                rows = slice(h * layer.d_head, (h + 1) * layer.d_head)
-                layer.key.weight[rows, attend[h % len(attend)]] = gain
-    return model.eval()
+__all__ = ['TRACE_COLUMNS', 'SPACING_COLUMNS', 'filter_weights', 'mean_centered', 'plot_filter_logos', 'FilterPFMs',
+           'filter_pfms', 'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters',
+           'plot_filter_matches', 'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace',
+           'trace_instances', 'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps',
+           'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
 
 # %% ../nbs/api/08_interpret.ipynb #d25853a7
 def filter_weights(model, # ARGMINN, CNNBaseline, any model with a `scanner` Conv1d, a Conv1d, or a (weight, bias) pair
@@ -255,69 +223,6 @@ def filter_activity(model: nn.Module, # a model with a `scanner` Conv1d
     return pd.DataFrame({'filter': np.arange(F), 'active_fraction': nz / n, 'mean_activation': tot / n,
                          'max_activation_data': mx, 'silent_on_data': nz == 0})
 
-# %% ../nbs/api/08_interpret.ipynb #a8287c77
-def _as_named_pfms(motifs) -> list[tuple[str, np.ndarray]]:
-    "(name, (4, W) PFM) pairs from Motifs, a MemeFile, a dict name -> Motif/array, FilterPFMs, or a list of arrays."
-    if isinstance(motifs, FilterPFMs): return [(m.name, m.pfm) for m in motifs.motifs()]
-    if isinstance(motifs, Motif): motifs = [motifs]
-    if isinstance(motifs, MemeFile): motifs = motifs.motifs
-    if isinstance(motifs, dict): items = list(motifs.items())
-    else: items = [(m.name, m) if isinstance(m, Motif) else (f'motif_{i}', m) for i, m in enumerate(motifs)]
-    out = []
-    for name, m in items:
-        p = np.asarray(m.pfm if isinstance(m, Motif) else m, dtype=np.float64)
-        if p.ndim != 2 or p.shape[0] != 4: raise ValueError(f"motif {name!r} must be a (4, W) PFM, got shape {p.shape}")
-        if np.isnan(p).any(): continue                                          # dead filters have no PFM
-        out.append((str(name), np.ascontiguousarray(p)))
-    return out
-
-def bh_qvalues(p, # p-values (1-D)
-               n_tests: int | None = None, # tests in all, when `p` holds only the smallest of them (None: len(p))
-               ) -> np.ndarray:
-    "Benjamini–Hochberg q-values (monotone, capped at 1); with `n_tests`, of the `len(p)` smallest p-values of that many tests."
-    p = np.asarray(p, dtype=np.float64); n = len(p)
-    if n == 0: return p.copy()
-    m = n if n_tests is None else int(n_tests)
-    if m < n: raise ValueError(f"n_tests ({m}) cannot be smaller than the number of p-values ({n})")
-    o = np.argsort(p)
-    q = np.minimum.accumulate((p[o] * m / np.arange(1, n + 1))[::-1])[::-1]
-    out = np.empty(n); out[o] = np.minimum(q, 1.0)
-    return out
-
-MATCH_COLUMNS = ['query', 'target', 'p_value', 'q_value', 'neg_log10_q', 'offset', 'overlap', 'strand']
-
-def tomtom_matches(queries, # query PFMs: FilterPFMs, Motifs, dict name -> PFM, ...
-                   targets, # known motifs: Motifs, MemeFile, dict name -> Motif/PFM
-                   background=None, # extra targets used in the statistics but not reported (e.g. JASPAR vertebrates)
-                   n_jobs: int = -1, # numba threads for memelite (-1: all)
-                   ) -> pd.DataFrame:
-    "TOMTOM p, BH q and −log10 q for every query–target pair (`memelite.tomtom`)."
-    from memelite import tomtom
-    Q, T = _as_named_pfms(queries), _as_named_pfms(targets)
-    if not T: raise ValueError("no target motifs to match against")
-    if not Q: return pd.DataFrame(columns=MATCH_COLUMNS)
-    bg = [(n, p) for n, p in _as_named_pfms(background)] if background is not None else []
-    names = {n for n, _ in T}
-    bg = [(n, p) for n, p in bg if n not in names]
-    with torch_threads_kept():   # numba resets PyTorch's thread count (see `core.torch_threads_kept`)
-        p, _, off, ov, st = tomtom([q for _, q in Q], [t for _, t in T] + [t for _, t in bg], n_jobs=n_jobs)
-    rows = []
-    for i, (qn, _) in enumerate(Q):
-        qv = bh_qvalues(p[i])                                                  # per query, over all its targets
-        for j, (tn, _) in enumerate(T):
-            rows.append((qn, tn, p[i, j], qv[j], off[i, j], ov[i, j], '+' if st[i, j] == 0 else '-'))
-    df = pd.DataFrame(rows, columns=['query', 'target', 'p_value', 'q_value', 'offset', 'overlap', 'strand'])
-    df['neg_log10_q'] = -np.log10(np.clip(df.q_value.values, np.finfo(float).tiny, 1.0))
-    df[['offset', 'overlap']] = df[['offset', 'overlap']].astype(int)
-    return df[MATCH_COLUMNS]
-
-def best_matches(matches: pd.DataFrame, # from `tomtom_matches`
-                 ) -> pd.DataFrame:
-    "The best target (lowest p, then q) of each query."
-    if len(matches) == 0: return matches.copy()
-    return (matches.sort_values(['query', 'p_value', 'q_value', 'target'], kind='stable')
-            .groupby('query', sort=False).head(1).reset_index(drop=True))
-
 # %% ../nbs/api/08_interpret.ipynb #d61c71d7
 @dataclass
 class FilterMatches:
@@ -367,7 +272,7 @@ def plot_filter_matches(model, # anything `filter_weights` accepts
     import matplotlib.pyplot as plt
     W, _ = filter_weights(model)
     w = W.shape[2]
-    tg = dict(_as_named_pfms(targets))
+    tg = dict(named_pfms(targets))
     rows = fm.table if include_dead else fm.table[~fm.table.dead]
     n = max(len(rows), 1)
     fig, axs = plt.subplots(n, 2, figsize=(7.5, 1.25 * n + 0.4), squeeze=False)
@@ -427,7 +332,7 @@ def plot_motif_recovery(df: pd.DataFrame, # from `motif_recovery` (may hold seve
 # %% ../nbs/api/08_interpret.ipynb #1453f278
 TRACE_COLUMNS = ['seq', 'filter', 'start', 'end', 'score', 'activation', 'layer', 'head', 'rank']
 
-def _traceable(model):
+def check_traceable(model):
     if not isinstance(model, nn.Module) or 'return_trace' not in model.forward.__code__.co_varnames:
         raise ValueError(f"attention tracing needs a model whose forward accepts return_trace=True and returns "
                          f"activations and attention (ARGMINN); {type(model).__name__} does not")
@@ -439,7 +344,7 @@ def model_trace(model: nn.Module, # ARGMINN (or a model with the same `return_tr
                 verbose: bool = False, # progress bar
                 ) -> ARGMINNTrace:
     "Probabilities, activations and attention weights for all of `X` (CPU tensors, eval mode)."
-    _traceable(model)
+    check_traceable(model)
     return batched(model, X, lambda m, x: ARGMINNTrace(*(v.float() for v in m(x, return_trace=True))),
                    batch_size=batch_size, device=device, verbose=verbose, desc='trace')
 
@@ -452,7 +357,7 @@ def trace_instances(model: nn.Module, # ARGMINN
                     verbose: bool = False, # progress bar
                     ) -> pd.DataFrame:
     "Motif instances called from attention ≥ threshold and filter activation ≥ the batch mean, ranked."
-    _traceable(model); check_one_hot(X)
+    check_traceable(model); check_one_hot(X)
     if not 0 <= attention_threshold <= 1:
         raise ValueError(f"attention_threshold must be in [0, 1] (attention weights are probabilities), got {attention_threshold}")
     if isinstance(activation_threshold, str) and activation_threshold not in ('mean', 'global_mean'):
@@ -492,145 +397,6 @@ def trace_instances(model: nn.Module, # ARGMINN
     df.attrs['activation_threshold'] = [float(v) for v in thr]   # per filter (a list: pandas compares attrs on merge)
     df.attrs['attention_threshold'] = float(attention_threshold)
     return df[TRACE_COLUMNS]
-
-# %% ../nbs/api/08_interpret.ipynb #1bee0ef3
-def _check_min_overlap(min_overlap):
-    "`min_overlap` is bp (an int >= 1) or a fraction of the shorter interval (a float in (0, 1])."
-    if isinstance(min_overlap, bool) or not isinstance(min_overlap, (int, float, np.integer, np.floating)):
-        raise TypeError(f"min_overlap must be an int (bp) or a float (fraction of the shorter interval), got {min_overlap!r}")
-    if isinstance(min_overlap, (float, np.floating)):
-        if not 0 < min_overlap <= 1: raise ValueError(f"a fractional min_overlap must be in (0, 1], got {min_overlap}")
-    elif min_overlap < 1: raise ValueError(f"min_overlap must be >= 1 bp, got {min_overlap}")
-
-def overlap_ok(overlap, # bp shared by two intervals (negative: disjoint)
-               len_a, # length of the first interval
-               len_b, # length of the second interval
-               min_overlap=0.5, # bp (int >= 1) or fraction of the shorter interval (float in (0, 1])
-               ) -> np.ndarray:
-    "Whether two intervals overlap enough to be the same instance (the authors' rule: ≥ 50% of the shorter one)."
-    _check_min_overlap(min_overlap)
-    ov = np.asarray(overlap)
-    if isinstance(min_overlap, (float, np.floating)):
-        return (ov > 0) & (ov >= min_overlap * np.minimum(np.asarray(len_a), np.asarray(len_b)) - 1e-9)
-    return ov >= min_overlap
-
-def label_hits(hits: pd.DataFrame, # from `trace_instances` (seq, start, end, ...)
-               instances: pd.DataFrame, # ground truth: seq, motif, start, end (e.g. `SimData.instances`)
-               min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
-               ) -> pd.DataFrame:
-    "`hits` with `true` (overlaps a planted instance), `motif` and `overlap` (of the best-overlapping instance)."
-    _check_min_overlap(min_overlap)
-    h = hits.reset_index(drop=True).drop(columns=[c for c in ('true', 'overlap') if c in hits.columns])
-    col = 'true_motif' if 'motif' in h.columns else 'motif'   # hits that name their own motif (e.g. FIMO) keep it
-    h['_i'] = np.arange(len(h))
-    m = h[['_i', 'seq', 'start', 'end']].merge(instances[['seq', 'motif', 'start', 'end']].rename(columns={'motif': col}),
-                                               on='seq', suffixes=('', '_t'))
-    m['overlap'] = np.minimum(m.end, m.end_t) - np.maximum(m.start, m.start_t)
-    m = m[overlap_ok(m.overlap.values, (m.end - m.start).values, (m.end_t - m.start_t).values, min_overlap)]
-    m = m.sort_values(['_i', 'overlap'], ascending=[True, False]).drop_duplicates('_i')
-    h = h.merge(m[['_i', col, 'overlap']], on='_i', how='left').drop(columns='_i')
-    h['true'] = h[col].notna(); h[col] = h[col].fillna(''); h['overlap'] = h.overlap.fillna(0).astype(int)
-    return h
-
-def instance_recall(hits: pd.DataFrame, # traced hits (seq, start, end)
-                    instances: pd.DataFrame, # ground truth: seq, motif, start, end
-                    min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
-                    ) -> pd.DataFrame:
-    "Per planted motif: how many planted instances some traced hit overlaps (the recall side of top-k precision)."
-    inst = instances.reset_index(drop=True)
-    m = inst.assign(_i=np.arange(len(inst)))[['_i', 'seq', 'start', 'end']].merge(hits[['seq', 'start', 'end']], on='seq',
-                                                                                   suffixes=('', '_h'))
-    ov = np.minimum(m.end, m.end_h) - np.maximum(m.start, m.start_h)
-    ok = overlap_ok(ov.values, (m.end - m.start).values, (m.end_h - m.start_h).values, min_overlap)
-    found = np.zeros(len(inst), dtype=bool); found[m._i.values[ok]] = True
-    df = inst.assign(found=found).groupby('motif', sort=False).agg(planted=('found', 'size'), found=('found', 'sum')).reset_index()
-    return df.assign(recall=df.found / df.planted)
-
-def default_ks(n: int, # number of hits
-               ) -> list[int]:
-    "A roughly log-spaced grid of k from 1 to n."
-    if n < 1: return []
-    ks = sorted({int(round(v)) for v in np.geomspace(1, n, num=min(n, 25))} | {n})
-    return [k for k in ks if 1 <= k <= n]
-
-def topk_precision(hits: pd.DataFrame, # ranked hits (`trace_instances`), or already labelled (`label_hits`)
-                   instances: pd.DataFrame | None = None, # ground truth (needed unless `hits` has a `true` column)
-                   ks: Sequence[int] | None = None, # values of k (default: `default_ks`); k > number of hits is dropped
-                   min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
-                   ) -> pd.DataFrame:
-    "Number and fraction of the top-k ranked hits that overlap a planted instance, for each k."
-    if instances is None and 'true' not in hits:
-        raise ValueError("topk_precision needs the ground-truth `instances`, or hits already labelled by `label_hits`")
-    h = hits if instances is None else label_hits(hits, instances, min_overlap)
-    if 'rank' in h: h = h.sort_values('rank', kind='stable')
-    t = h['true'].to_numpy(dtype=bool); cum = np.cumsum(t)
-    ks = default_ks(len(h)) if ks is None else sorted({int(k) for k in ks if 1 <= int(k) <= len(h)})
-    return pd.DataFrame({'k': ks, 'n_true': [int(cum[k - 1]) for k in ks],
-                         'precision': [float(cum[k - 1] / k) for k in ks]}, columns=['k', 'n_true', 'precision'])
-
-def plot_topk_precision(curves, # DataFrame from `topk_precision`, or {label: DataFrame}
-                        ax=None, # matplotlib axes
-                        kind: str = 'precision', # 'precision' or 'n_true' (the paper plots the count)
-                        ):
-    "Top-k precision (or count of true instances) against k, one line per method."
-    import matplotlib.pyplot as plt
-    if isinstance(curves, pd.DataFrame): curves = {'': curves}
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3))
-    for label, df in curves.items(): ax.plot(df.k, df[kind], marker='.', label=label or None)
-    if kind == 'n_true':
-        kmax = max((df.k.max() for df in curves.values() if len(df)), default=1)
-        ax.plot([0, kmax], [0, kmax], color='0.7', ls=':', lw=1, label='all true')
-    else: ax.set_ylim(0, 1.02)
-    ax.set_xlabel('k (top-ranked instances)'); ax.set_ylabel('precision' if kind == 'precision' else 'true instances in top k')
-    if any(curves): ax.legend(fontsize=8)
-    ax.spines[['top', 'right']].set_visible(False)
-    return ax
-
-# %% ../nbs/api/08_interpret.ipynb #9da4789c
-TRACE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-
-def tracing_precision_recall(hits: pd.DataFrame, # from `trace_instances` at (or below) the lowest threshold
-                             instances: pd.DataFrame, # ground truth for the traced sequences: seq, motif, start, end
-                             thresholds: Sequence[float] = TRACE_THRESHOLDS, # attention thresholds to evaluate
-                             min_overlap=0.5, # overlap rule of `label_hits`
-                             ) -> pd.DataFrame:
-    "Per attention threshold: hits kept, their precision, and the recall of the planted instances (overall and per motif)."
-    thresholds = sorted(float(t) for t in thresholds)
-    traced_at = hits.attrs.get('attention_threshold')
-    if traced_at is not None and thresholds and thresholds[0] < traced_at - 1e-12:
-        raise ValueError(f"hits were traced at attention >= {traced_at}; thresholds below it ({thresholds[0]}) would be "
-                         f"missing hits. Trace with attention_threshold={thresholds[0]}")
-    lab = label_hits(hits, instances, min_overlap) if len(hits) else hits.assign(true=pd.Series(dtype=bool))
-    motifs = list(dict.fromkeys(instances.motif))
-    rows = []
-    for t in thresholds:
-        h = lab[lab.score >= t]
-        rec = instance_recall(h, instances, min_overlap).set_index('motif')
-        row = dict(threshold=t, n_hits=int(len(h)), n_true=int(h.true.sum()),
-                   precision=float(h.true.mean()) if len(h) else float('nan'),
-                   n_planted=int(rec.planted.sum()), n_found=int(rec.found.sum()),
-                   recall=float(rec.found.sum() / rec.planted.sum()) if rec.planted.sum() else float('nan'))
-        row.update({f'recall_{m}': float(rec.recall.get(m, float('nan'))) for m in motifs})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-def plot_precision_recall(curves, # DataFrame from `tracing_precision_recall`, or {label: DataFrame}
-                          ax=None, # matplotlib axes
-                          ):
-    "Precision against recall of traced instances, one point per attention threshold (labelled)."
-    import matplotlib.pyplot as plt
-    if isinstance(curves, pd.DataFrame): curves = {'': curves}
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3.2))
-    for i, (label, df) in enumerate(curves.items()):
-        ax.plot(df.recall, df.precision, marker='o', color=f'C{i}', label=label or None)
-        for r in df.itertuples():
-            if np.isfinite(r.recall) and np.isfinite(r.precision):
-                ax.annotate(f'{r.threshold:g}', (r.recall, r.precision), fontsize=6, xytext=(3, 3), textcoords='offset points')
-    ax.set_xlim(0, 1.02); ax.set_ylim(0, 1.02)
-    ax.set_xlabel('recall (planted instances found)'); ax.set_ylabel('precision (traced instances true)')
-    if any(curves): ax.legend(fontsize=8)
-    ax.spines[['top', 'right']].set_visible(False)
-    return ax
 
 # %% ../nbs/api/08_interpret.ipynb #5413485c
 SPACING_COLUMNS = ['seq', 'start_a', 'start_b', 'offset', 'gap', 'order']
@@ -780,204 +546,3 @@ def spacing_agreement(spacings: pd.DataFrame, # from `instance_spacings` (filter
     known = m.planted_gap.notna() & off.notna()
     exact = float((corrected[known] == m.planted_gap[known]).mean()) if known.any() else float('nan')
     return SpacingAgreement(int(len(m)), offsets, in_set, exact)
-
-# %% ../nbs/api/08_interpret.ipynb #60318f50
-@dataclass
-class InterpretationReport:
-    "What `interpretation_report` wrote: figure paths, tables, headline numbers and a Markdown section."
-    out_dir: Path # where everything was written
-    figures: dict = field(default_factory=dict) # name -> PNG path
-    tables: dict = field(default_factory=dict) # name -> DataFrame (also written as <name>.csv)
-    metrics: dict = field(default_factory=dict) # JSON-serialisable headline numbers
-    markdown: str = '' # report section; figure links are relative to out_dir
-
-    def to_dict(self) -> dict:
-        "Figures as path strings, tables as CSV path strings, and the metrics (for JSON)."
-        return {'figures': {k: str(v) for k, v in self.figures.items()},
-                'tables': {k: str(self.out_dir / f'{k}.csv') for k in self.tables}, 'metrics': self.metrics}
-
-def _unpack_data(data, motifs):
-    "X, y, instances (or None), motifs from a SimData or a tuple."
-    if hasattr(data, 'X') and hasattr(data, 'y'):
-        inst = getattr(data, 'instances', None)
-        cfg = getattr(data, 'config', None)
-        if motifs is None and cfg is not None: motifs = cfg.motifs
-        return data.X, np.asarray(data.y), inst, motifs
-    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
-        return data[0], np.asarray(data[1]), (data[2] if len(data) == 3 else None), motifs
-    raise TypeError(f"data must be a SimData or an (X, y) / (X, y, instances) tuple, got {type(data).__name__}")
-
-def _gap_text(gaps) -> str:
-    "A gap set as text: '7-9', '2, 6-11'."
-    g, parts, i = sorted(gaps), [], 0
-    while i < len(g):
-        j = i
-        while j + 1 < len(g) and g[j + 1] == g[j] + 1: j += 1
-        parts.append(str(g[i]) if i == j else f'{g[i]}-{g[j]}'); i = j + 1
-    return ', '.join(parts)
-
-def _md_table(df: pd.DataFrame) -> str:
-    "A Markdown table (numbers to 3 significant digits)."
-    fmt = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
-    rows = [' | '.join(map(str, df.columns)), ' | '.join(['---'] * df.shape[1])]
-    rows += [' | '.join(fmt(v) for v in r) for r in df.itertuples(index=False)]
-    return '\n'.join(f'| {r} |' for r in rows)
-
-def _save_fig(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
-    return path
-
-def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with a `scanner`; tracing needs ARGMINN)
-                          data, # SimData, or (X, y) / (X, y, instances) with `motifs`
-                          out_dir, # folder for figures, tables and the Markdown section
-                          motifs=None, # known motifs (default: the simulation's, else JASPAR vertebrates)
-                          baseline: nn.Module | None = None, # e.g. the CNN, for its filters and Fig. 2b
-                          background=None, # extra TOMTOM targets for the statistics (not reported)
-                          n_trace: int | None = 512, # positives to trace (None: all)
-                          ks: Sequence[int] | None = None, # k grid for top-k precision (default `default_ks`)
-                          n_examples: int = 3, # example sequences to draw
-                          q_threshold: float = 0.05, # a filter "matches" a motif when q < this
-                          random_state=0, # choice of example sequences
-                          link_prefix: str = '', # prefix of figure links in the Markdown (e.g. 'interpretation/')
-                          attention_threshold: float = 0.9, # attention weight that calls an instance (paper: 0.9)
-                          ) -> InterpretationReport:
-    "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
-    import matplotlib.pyplot as plt
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    X, y, inst, motifs = _unpack_data(data, motifs)
-    cfg = getattr(data, 'config', None)
-    check_one_hot(X)
-    if motifs is None:
-        from argminn_nb.motifs import jaspar_motifs
-        motifs = jaspar_motifs('vertebrates')
-    rep = InterpretationReport(out)
-    md = ['## Reading the model', '']
-    # filters as motifs
-    fm = match_filters(model, motifs, X=X, background=background)
-    t = fm.table
-    rep.tables['filter_matches'] = t; rep.tables['tomtom'] = fm.matches
-    labels = {int(r['filter']): (f"{r.best_match} ({r.neg_log10_q:.1f})" if r.best_match else '') for _, r in t.iterrows()}
-    rep.figures['filter_logos'] = _save_fig(plot_filter_logos(model, labels, dead=t.dead.values,
-                                            title=f'{type(model).__name__} filters (mean-centred weights; best match, −log10 q)'),
-                                            out / 'filter_logos.png')
-    rep.figures['filter_matches'] = _save_fig(plot_filter_matches(model, fm, motifs, title='filters beside their best match'),
-                                              out / 'filter_matches.png')
-    live = t[~t.dead]
-    rep.metrics.update(n_filters=int(len(t)), n_dead_filters=int(t.dead.sum()),
-                       n_filters_matched=int((live.q_value < q_threshold).sum()))
-    md += [f"{len(live)} of {len(t)} filters are live; {rep.metrics['n_filters_matched']} match a known motif with "
-           f"TOMTOM q < {q_threshold}.", '', f'![filters]({link_prefix}filter_logos.png)', '',
-           f'![filter matches]({link_prefix}filter_matches.png)', '',
-           _md_table(live[['filter', 'consensus', 'best_match', 'q_value', 'neg_log10_q', 'strand']]), '']
-    relevant = list(dict(_as_named_pfms(motifs))) if inst is not None else sorted(set(live.best_match) - {''})
-    results = {type(model).__name__: fm}
-    if baseline is not None:
-        fb = match_filters(baseline, motifs, X=X, background=background)
-        rep.tables['baseline_filter_matches'] = fb.table
-        lb = {int(r['filter']): (f"{r.best_match} ({r.neg_log10_q:.1f})" if r.best_match else '') for _, r in fb.table.iterrows()}
-        rep.figures['baseline_filter_logos'] = _save_fig(plot_filter_logos(baseline, lb, dead=fb.table.dead.values,
-                                                         title=f'{type(baseline).__name__} first-layer filters'),
-                                                         out / 'baseline_filter_logos.png')
-        md += [f'![baseline filters]({link_prefix}baseline_filter_logos.png)', '']
-        results[type(baseline).__name__ + ' (baseline)'] = fb
-    rec = motif_recovery(results, relevant, q_threshold)
-    rep.tables['motif_recovery'] = rec
-    if len(rec):
-        ax = plot_motif_recovery(rec); ax.set_title('best similarity of any filter to each motif', fontsize=9)
-        rep.figures['motif_recovery'] = _save_fig(ax.figure, out / 'motif_recovery.png')
-        md += [f'![motif recovery]({link_prefix}motif_recovery.png)', '']
-    mine = rec[rec.model == type(model).__name__]
-    rep.metrics['motifs_recovered'] = {r.motif: bool(r.recovered) for _, r in mine.iterrows()}
-    if inst is not None: rep.metrics['all_motifs_recovered'] = bool(mine.recovered.all())
-    # instances and syntax
-    try: _traceable(model)
-    except ValueError:
-        md += ['(No attention trace: this model cannot trace instances.)']
-        rep.markdown = '\n'.join(md); (out / 'interpretation.md').write_text(rep.markdown)
-        for k, v in rep.tables.items(): v.to_csv(out / f'{k}.csv', index=False)
-        return rep
-    pos = np.flatnonzero(y == 1)
-    if n_trace is not None: pos = pos[:n_trace]
-    if len(pos) == 0: raise ValueError("data has no positive sequences to trace")
-    Xp = X[pos]
-    hits_low = trace_instances(model, Xp, attention_threshold=min(min(TRACE_THRESHOLDS), attention_threshold))
-    hits = hits_low[hits_low.score >= attention_threshold].reset_index(drop=True)
-    hits['rank'] = np.arange(1, len(hits) + 1)
-    hits.attrs = dict(hits_low.attrs, attention_threshold=float(attention_threshold))
-    hits.insert(1, 'data_index', pos[hits.seq.values])
-    names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < q_threshold}
-    rep.metrics.update(n_traced_sequences=int(len(pos)), n_traced_instances=int(len(hits)),
-                       sequences_with_instances=float(hits.seq.nunique() / len(pos)))
-    md += ['### Motif instances traced through attention', '',
-           f"{len(hits)} instances traced in {len(pos)} positive sequences (attention ≥ {attention_threshold:g}, activation ≥ batch mean); "
-           f"{hits.seq.nunique()} sequences have at least one.", '']
-    inst_p = None
-    if inst is not None:
-        remap = -np.ones(len(X), dtype=np.int64); remap[pos] = np.arange(len(pos))
-        inst_p = inst[np.isin(inst.seq.values, pos)].assign(seq=lambda d: remap[d.seq.values])
-        hits = label_hits(hits, inst_p)
-        pk = topk_precision(hits, ks=ks)
-        rep.tables['topk_precision'] = pk
-        if len(pk):
-            ax = plot_topk_precision({type(model).__name__ + ' attention tracing': pk})
-            rep.figures['topk_precision'] = _save_fig(ax.figure, out / 'topk_precision.png')
-            rep.metrics.update(precision_all=float(pk.precision.iloc[-1]),
-                               precision_at={int(k): float(p) for k, p in zip(pk.k, pk.precision)})
-            md += [f"Top-k precision against the planted instances: {pk.precision.iloc[-1]:.3f} over all "
-                   f"{int(pk.k.iloc[-1])} traced instances.", '', f'![top-k precision]({link_prefix}topk_precision.png)', '']
-        pr = tracing_precision_recall(hits_low, inst_p, thresholds=sorted(set(TRACE_THRESHOLDS) | {float(attention_threshold)}))
-        rep.tables['tracing_precision_recall'] = pr
-        at = pr[np.isclose(pr.threshold, attention_threshold)].iloc[0]
-        rep.metrics.update(recall=float(at.recall), precision=float(at.precision),
-                           precision_recall={f'{r.threshold:g}': dict(precision=float(r.precision), recall=float(r.recall))
-                                             for r in pr.itertuples()})
-        ax = plot_precision_recall({type(model).__name__ + ' attention tracing': pr})
-        ax.set_title('traced instances vs planted ones, per attention threshold', fontsize=9)
-        rep.figures['tracing_precision_recall'] = _save_fig(ax.figure, out / 'tracing_precision_recall.png')
-        md += [f"At attention ≥ {attention_threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
-               f"instances are planted ones) and recall {at.recall:.3f} ({int(at.n_found)} of {int(at.n_planted)} planted "
-               f"instances found); a hit is an overlap of at least half of the shorter interval. Other thresholds:", '',
-               _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',
-               f'![precision and recall]({link_prefix}tracing_precision_recall.png)', '']
-        # syntax between every pair of the dataset's motifs
-        ms = [m for m in relevant if m in set(inst_p.motif)]
-        for a, b in itertools.combinations(ms, 2):
-            fa = [f for f, n in names.items() if n == a]; fb_ = [f for f, n in names.items() if n == b]
-            if not fa or not fb_: continue
-            spc = pd.concat([instance_spacings(hits, i, j).assign(filter_a=i, filter_b=j) for i in fa for j in fb_],
-                            ignore_index=True)
-            if len(spc) == 0: continue
-            cmp_ = compare_spacings(spc, inst_p, a, b)
-            rep.tables[f'spacing_{a}_{b}'] = spc
-            fig, axs = plt.subplots(1, 2, figsize=(9, 2.8))
-            plot_spacings(spc, ax=axs[0], title=f'traced: filters {fa} ({a}) and {fb_} ({b})')
-            pg = planted_gaps(inst_p, a, b)
-            plot_spacings(pg.rename(columns={'planted_gap': 'gap'}), ax=axs[1], title=f'planted {a}–{b} gaps (motif coordinates)')
-            axs[1].set_xlabel('gap (bp, motif coordinates)')
-            rep.figures[f'spacing_{a}_{b}'] = _save_fig(fig, out / f'spacing_{a}_{b}.png')
-            if len(cmp_):
-                shift = int(cmp_.difference.mode().iloc[0])
-                rep.metrics[f'spacing_{a}_{b}'] = dict(n_pairs=int(len(spc)), shift=shift,
-                                                       consistent=float((cmp_.difference == shift).mean()))
-                gaps = simulated_gaps(cfg, a, b) if cfg is not None else ()
-                if gaps:
-                    ag = spacing_agreement(spc, inst_p, a, b, gaps)
-                    rep.metrics[f'spacing_{a}_{b}'].update(in_simulated_set=ag.in_set, simulated_gaps=list(gaps))
-                    md += [f"{a}–{b}: {ag.in_set:.0%} of {ag.n_pairs} traced pairs are a simulated gap apart "
-                           f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
-            md += [f"![spacing {a}-{b}]({link_prefix}spacing_{a}_{b}.png)", '']
-    rep.tables['traced_instances'] = hits
-    # examples
-    rng = as_rng(random_state)
-    counts = hits.groupby('seq')['filter'].nunique()
-    cand = counts[counts == counts.max()].index.values if len(counts) else np.array([], dtype=int)
-    ex = sorted(rng.choice(cand, size=min(n_examples, len(cand)), replace=False).tolist()) if len(cand) else []
-    if ex:
-        rep.figures['traced_examples'] = _save_fig(plot_traced_examples(model, Xp, ex, hits=hits, instances=inst_p,
-                                                   filter_names=names, window=160), out / 'traced_examples.png')
-        md += [f'![traced examples]({link_prefix}traced_examples.png)', '']
-    for k, v in rep.tables.items(): v.to_csv(out / f'{k}.csv', index=False)
-    rep.markdown = '\n'.join(md)
-    (out / 'interpretation.md').write_text(rep.markdown)
-    return rep

@@ -18,50 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import atomic_path, get_device, load_checkpoint, save_checkpoint
+from .core import atomic_path, get_device
 from .losses import (DEFAULT_REDUCTION, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
                                ReferenceOverlapSchedule, default_schedules)
-from .models import ARGMINN, CNNBaseline
+from .models import MODELS, make_model, save_model
+from .report import write_run_report
 from .simulate import SimSplits, make_splits
 from .train import Metrics, SeedsResult, evaluate, plot_history, train_seeds
 
 # %% auto #0
-__all__ = ['MODELS', 'CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'make_model', 'save_model', 'load_model', 'schedules_for',
-           'SimRun', 'train_on_simulation', 'train_on_peaks', 'run_jobs', 'batch_stat_accuracy', 'run_summary',
-           'run_records', 'filter_logo_figure', 'PipelineResult', 'run_pipeline']
-
-# %% ../nbs/api/12_pipeline.ipynb #eafca477
-MODELS = ('argminn', 'cnn')
-
-def make_model(kind: str = 'argminn', # 'argminn' or 'cnn'
-               random_state=None, # seed for the initial weights
-               seq_len: int = 500, # input length (the CNN's dense layer depends on it)
-               **kwargs, # constructor arguments of the model class
-               ) -> nn.Module:
-    "A freshly initialised model with the paper's defaults."
-    if kind == 'argminn': return ARGMINN(random_state=random_state, **kwargs)
-    if kind == 'cnn': return CNNBaseline(seq_len=seq_len, random_state=random_state, **kwargs)
-    raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
-
-def save_model(model: nn.Module, # ARGMINN or CNNBaseline (anything with a `config` dict)
-               path, # destination file
-               **extra, # more entries to store (e.g. metrics)
-               ) -> Path:
-    "Write weights, class name and configuration atomically (and reproducibly: same model, same bytes) to `path`."
-    return save_checkpoint(dict(model_class=type(model).__name__, config=getattr(model, 'config', {}),
-                                state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra), path)
-
-def load_model(path, # file written by `save_model` / `run_pipeline` (model.pt)
-               device=None, # None: CUDA if available, else CPU
-               ) -> nn.Module:
-    "Rebuild a saved ARGMINN / CNNBaseline, weights loaded, in eval mode."
-    ck = load_checkpoint(path)                 # weights only: a file that would run code on loading is refused
-    cls = {'ARGMINN': ARGMINN, 'CNNBaseline': CNNBaseline}.get(ck.get('model_class'))
-    if cls is None: raise ValueError(f"{path} holds a {ck.get('model_class')!r}; load_model rebuilds ARGMINN or CNNBaseline")
-    config = ck['config']
-    if cls is ARGMINN: config = {**ARGMINN.LEGACY_OPTIONS, **config}   # files written before an option existed
-    model = cls(**config); model.load_state_dict(ck['state_dict'])
-    return model.to(get_device(device)).eval()
+__all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'schedules_for', 'TrainingRun', 'train_on_simulation', 'train_on_peaks',
+           'run_jobs', 'batch_stat_accuracy', 'run_summary', 'run_records', 'filter_logo_figure', 'PipelineResult',
+           'run_pipeline']
 
 # %% ../nbs/api/12_pipeline.ipynb #d0f4ab75
 def schedules_for(epochs: int, # total epochs
@@ -78,7 +46,7 @@ def schedules_for(epochs: int, # total epochs
 
 # %% ../nbs/api/12_pipeline.ipynb #44c7b6fb
 @dataclass
-class SimRun:
+class TrainingRun:
     "A model trained on one simulated dataset, with its test-set evaluation."
     dataset: str # simulated dataset name
     model_kind: str # 'argminn' or 'cnn'
@@ -97,7 +65,7 @@ class SimRun:
 
 def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reduction, schedules, warmup_until_auroc,
                      checkpoint_dir, resume, device, verbose, settings: dict, fit_kwargs: dict,
-                     model_options: dict | None = None) -> SimRun:
+                     model_options: dict | None = None) -> TrainingRun:
     "Train every seed on `splits` (SimSplits or PeakSplits), select on validation, test the selected model once."
     ov, l1 = schedules_for(epochs, reduction, schedules)
     opts = dict(model_options or {})
@@ -112,7 +80,7 @@ def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reductio
                     l1_schedule=repr(l1) if model == 'argminn' else None,
                     warmup_until_auroc=warmup_until_auroc if model == 'argminn' else None,
                     model_options=opts, **{k: repr(v) for k, v in fit_kwargs.items()})
-    return SimRun(name, model, sr, test, splits, settings)
+    return TrainingRun(name, model, sr, test, splits, settings)
 
 def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal_gata', 'e2f6', 'rest', ...)
                         model: str = 'argminn', # 'argminn' or 'cnn'
@@ -130,7 +98,7 @@ def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal
                         verbose: bool = True, # progress bars and per-seed lines
                         model_options: dict | None = None, # constructor arguments of the model (e.g. `models.AUTHORS_CODE_OPTIONS`)
                         **fit_kwargs, # more arguments for `fit` (lr, early_stopping, grad_clip, warmup_min_gain, ...)
-                        ) -> SimRun:
+                        ) -> TrainingRun:
     "Train `model` on a simulated dataset over several seeds (selection on validation) and test the selected one."
     if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     splits = make_splits(dataset, batches_per_epoch=batches_per_epoch, eval_batches=eval_batches, random_state=data_seed)
@@ -157,9 +125,9 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                    split_kwargs: dict | None = None, # more `genome.make_peak_splits` options (val_chroms, test_chroms, n_val, ...)
                    model_options: dict | None = None, # constructor arguments of the model
                    **fit_kwargs, # more arguments for `fit`
-                   ) -> SimRun:
-    "As `train_on_simulation`, on ChIP-seq peaks: windows from `genome`, chromosome splits (SPEC §8)."
-    from argminn_nb.genome import make_peak_splits
+                   ) -> TrainingRun:
+    "As `train_on_simulation`, on ChIP-seq peaks: windows from `genome`, chromosome splits (validation chr8 + chr10, test chr1)."
+    from argminn_nb.peaks import make_peak_splits
     if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if name is None: name = Path(peaks).name if isinstance(peaks, (str, os.PathLike)) else 'peaks'
     splits = make_peak_splits(peaks, genome, batches_per_epoch=batches_per_epoch, random_state=data_seed,
@@ -193,14 +161,14 @@ def _map_jobs(fn, # top-level function (picklable for spawned workers)
         futs = {ex.submit(fn, a): key for key, a in items}
         for f in cf.as_completed(futs): done(futs[f], f.result())
 
-def _run_job(job: dict) -> SimRun:
+def _run_job(job: dict) -> TrainingRun:
     return train_on_simulation(**{'verbose': False, **job})
 
 def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation`, one dict per run
              workers: int = 1, # parallel processes (1: run here, one after the other)
              threads: int = 1, # PyTorch threads per worker process
              verbose: bool = True, # a line per finished run
-             ) -> list[SimRun]:
+             ) -> list[TrainingRun]:
     "Run `train_on_simulation` for every job, optionally in parallel processes; results in job order."
     t0, out = time.time(), [None] * len(jobs)
     def done(i, r):
@@ -242,7 +210,7 @@ def _background_motifs(background):
     if background == 'builtin': return builtin_motifs()
     return background
 
-def run_summary(run: SimRun, # a finished training run
+def run_summary(run: TrainingRun, # a finished training run
                 background='jaspar', # TOMTOM background targets for the statistics: 'jaspar', 'builtin', None or motifs
                 q_threshold: float = 0.05, # a planted motif is recovered when a live filter matches it with q below this
                 activity_sequences: int = 512, # validation sequences on which a filter must fire to count as live
@@ -337,7 +305,7 @@ PAPER_TABLE_S1 = {'spi1': (89.8, 88.7), 'tal_gata': (88.4, 83.8), 'e2f6': (90.8,
 class PipelineResult:
     "What `run_pipeline` produced."
     out: Path # output folder
-    run: SimRun # the training run
+    run: TrainingRun # the training run
     metrics: dict # what was written to metrics.json
     report: Path # report.md
 
@@ -419,7 +387,7 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  eval_batches: int = 10, # batches of 128 in the validation and test sets (simulated data)
                  peaks=None, # narrowPeak/BED file: train on ChIP-seq peaks instead of a simulation
                  genome=None, # genome FASTA for `peaks`
-                 interpret: bool = True, # add the model-reading section (`interpret.interpretation_report`)
+                 interpret: bool = True, # add the model-reading section (`report.interpretation_report`)
                  force: bool = False, # replace an existing non-empty `out` (one written by this function)
                  resume: bool = False, # continue an interrupted run from its per-epoch checkpoints
                  on_missing_chrom: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' or 'skip'
@@ -499,14 +467,14 @@ def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, 
         metrics['interpretation'] = interp.metrics
         metrics['interpretation_seconds'] = time.time() - t1
     with atomic_path(out / 'metrics.json') as tmp: tmp.write_text(json.dumps(metrics, indent=2, default=float))
-    report = _write_report(out, metrics, run, interp)
+    report = write_run_report(out, metrics, run, interp)
     return PipelineResult(out, run, metrics, report)
 
-def _interpret(run: SimRun, out: Path, simulated: bool):
+def _interpret(run: TrainingRun, out: Path, simulated: bool):
     "The model-reading section: simulated data against their planted motifs (JASPAR vertebrates as TOMTOM "
     "background), peaks against all JASPAR vertebrate motifs."
     import warnings
-    from argminn_nb.interpret import interpretation_report
+    from argminn_nb.report import interpretation_report
     from argminn_nb.motifs import jaspar_motifs
     jaspar = jaspar_motifs('vertebrates')
     with warnings.catch_warnings():
@@ -514,47 +482,3 @@ def _interpret(run: SimRun, out: Path, simulated: bool):
         if simulated:
             return interpretation_report(run.model, run.splits.test, out, background=jaspar, link_prefix='interpretation/')
         return interpretation_report(run.model, run.splits.test, out, motifs=jaspar, link_prefix='interpretation/')
-
-def _write_report(out: Path, m: dict, run: SimRun, interp=None) -> Path:
-    "report.md: settings, results next to the paper, per-seed table, the figures, and the model-reading section."
-    t, s = m['test'], m['settings']
-    paper = '' if m['paper_test_accuracy_percent'] is None else \
-        f" (paper Table S1: {m['paper_test_accuracy_percent']:.1f}% at 40 epochs × 100 batches, 3 seeds)"
-    seeds = run.seeds.table.copy()
-    seeds['val_accuracy'] = seeds.val_accuracy.map('{:.4f}'.format); seeds['val_loss'] = seeds.val_loss.map('{:.4f}'.format)
-    seeds['seconds'] = seeds.seconds.map('{:.0f}'.format)
-    source = 'simulated' if m.get('source', 'simulation') == 'simulation' else 'ChIP-seq peaks'
-    lines = [f"# {m['model']} on {source} `{m['dataset']}`", '',
-             f"Test accuracy **{100 * t['accuracy']:.1f}%**{paper}; AUROC {t['auroc']:.3f}; "
-             f"binary cross-entropy {t['loss']:.3f}; {t['n']} test sequences (reverse complements included).", '',
-             '## Settings', '',
-             f"- {s['epochs']} epochs × {s['batches_per_epoch']} batches of {s['batch_size']} (64 simulated sequences + "
-             f"their reverse complements), Adam lr 1e-3; validation and test sets of {s['eval_batches']} batches each.",
-             f"- Seeds {s['seeds']}; selected by validation accuracy: seed {m['selected_seed']} "
-             f"(best epoch {m['best_epoch']}, {m['epochs_run']} epochs run{', early stop' if m['stopped_early'] else ''}).",
-             ]
-    if s.get('reduction'):
-        lines.append(f"- Filter-overlap loss `{s['reduction']}`, λ_o {s['overlap_schedule']}, λ_l {s['l1_schedule']}; "
-                     f"schedules held at their start until validation AUROC ≥ {s['warmup_until_auroc']} "
-                     f"(held {m['regularizer_delay_epochs']} epoch(s)).")
-    cfg = getattr(run.model, 'config', None)
-    if cfg: lines.append(f"- Model `{type(run.model).__name__}`: " + ', '.join(f'{k}={v}' for k, v in cfg.items()) + '.')
-    lines += [f"- Device {m['device']} ({m['torch_threads']} threads); wall time {m['wall_seconds']:.0f} s.", '',
-              '## Seeds', '', seeds.to_markdown(index=False) if _has_tabulate() else seeds.to_string(index=False), '',
-              '## Training curves', '', '![training curves](training_curves.png)', '',
-              'Grey: epochs in which the λ schedules still change (no checkpoint selection or early stopping there); '
-              'dotted line: the selected epoch.', '',
-              '## Motif-scanner filters', '', '![filter logos](filter_logos.png)', '',
-              'Mean-centred first-layer weights. "dead": the filter never activates on the test set.', '']
-    if interp is not None:
-        lines += [interp.markdown, '',
-                  f"(Model reading took {m.get('interpretation_seconds', 0):.0f} s; tables and figures in `interpretation/`.)", '']
-    lines += ['## Files', '', '- `model.pt` (load with `argminn_nb.pipeline.load_model`), `metrics.json`, `history.csv`'
-              + (', `interpretation/` (CSV tables and figures of the model reading).' if interp is not None else '.'), '']
-    path = out / 'report.md'
-    with atomic_path(path) as tmp: tmp.write_text('\n'.join(lines))
-    return path
-
-def _has_tabulate() -> bool:
-    try: import tabulate; return True
-    except ImportError: return False

@@ -19,10 +19,13 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
-from .core import batch_slices, eval_mode, get_device, as_rng, progress, torch_threads_kept
+from .core import (as_rng, batch_slices, eval_mode, get_device, import_quietly, progress, to_numpy,
+                             torch_threads_kept)
 from .dna import check_one_hot, dinucleotide_shuffle
 from .motifs import Motif, information_content
-from .interpret import bh_qvalues, tomtom_matches, best_matches, topk_precision, filter_pfms, trace_instances
+from .matching import bh_qvalues, tomtom_matches, best_matches
+from .scoring import topk_precision
+from .interpret import filter_pfms, trace_instances
 
 # %% auto #0
 __all__ = ['MODISCO_COLUMNS', 'LABEL_COLUMNS', 'FIMO_COLUMNS', 'LogitModel', 'Attributions', 'deep_lift_shap',
@@ -38,6 +41,7 @@ _INPLACE = {torch.relu_, torch.Tensor.relu_, F.relu_, torch.Tensor.sigmoid_, tor
             torch.tanh_}
 
 def _captum_nonlinear() -> tuple:
+    import_quietly('captum.attr')
     from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
     return tuple(SUPPORTED_NON_LINEAR)
 
@@ -136,11 +140,11 @@ class Attributions:
 
 def _as_numpy_onehot(X) -> np.ndarray:
     check_one_hot(X)
-    X = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+    X = to_numpy(X)
     return np.ascontiguousarray(X, dtype=np.float32)
 
 def _check_references(R, X: np.ndarray) -> np.ndarray:
-    R = R.detach().cpu().numpy() if isinstance(R, torch.Tensor) else np.asarray(R)
+    R = to_numpy(R)
     R = R.astype(np.float32, copy=False)
     if R.ndim == 3: R = np.broadcast_to(R[None], (len(X),) + R.shape)
     if R.ndim != 4 or R.shape[0] != len(X) or R.shape[2:] != X.shape[1:]:
@@ -166,7 +170,7 @@ def deep_lift_shap(model: nn.Module, # model with `logits(X)` (or any model, wit
                    verbose: bool = False, # progress bar
                    ) -> Attributions:
     "DeepLIFTShap (captum DeepLIFT averaged over per-sequence references): actual and hypothetical contributions."
-    from captum.attr import DeepLift
+    DeepLift = import_quietly('captum.attr').DeepLift
     Xn = _as_numpy_onehot(X)
     R = None if references is None else _check_references(references, Xn)
     if R is None and n_shuffles < 1: raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
@@ -206,7 +210,7 @@ def integrated_gradients(model: nn.Module, # model with `logits(X)` (or any mode
                          verbose: bool = False, # progress bar
                          ) -> Attributions:
     "Integrated gradients (captum) of the logit, from an all-zero baseline by default."
-    from captum.attr import IntegratedGradients
+    IntegratedGradients = import_quietly('captum.attr').IntegratedGradients
     Xn = _as_numpy_onehot(X)
     B = np.zeros_like(Xn) if baseline is None else np.broadcast_to(np.asarray(baseline, dtype=np.float32), Xn.shape)
     if n_steps < 2: raise ValueError(f"n_steps must be >= 2, got {n_steps}")
@@ -321,7 +325,7 @@ def run_modisco(X, # one-hot (N, 4, L)
                 ) -> ModiscoResult:
     "TF-MoDISco-lite motifs (positive and negative patterns) from hypothetical contributions, trimmed to `width`."
     Xn = _as_numpy_onehot(X)
-    H = hypothetical.detach().cpu().numpy() if isinstance(hypothetical, torch.Tensor) else np.asarray(hypothetical)
+    H = to_numpy(hypothetical)
     if H.shape != Xn.shape: raise ValueError(f"hypothetical has shape {H.shape}, X has {Xn.shape}; they must match")
     if not np.isfinite(H).all(): raise ValueError("hypothetical contains NaN or infinite values")
     settings = dict(width=width, max_seqlets=max_seqlets, window=window, sliding_window=sliding_window, flank=flank,

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .core import as_rng, progress, split_xy
+from .core import as_rng, progress, seed_streams, split_xy
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
 from .inference import batched
 from .interpret import filter_weights
@@ -355,7 +355,7 @@ def gc_test_sets(dataset: str | dict | SimConfig = 'rest', # dataset to simulate
     gcs = [float(g) for g in gcs]
     if any(not 0 <= g <= 1 for g in gcs): raise ValueError(f"every GC must be in [0, 1], got {gcs}")
     cfg = get_config(dataset)
-    streams = np.random.SeedSequence(int(as_rng(random_state).integers(0, 2**63 - 1))).spawn(len(gcs))
+    streams = seed_streams(random_state, len(gcs))
     sets, rows = {}, []
     for g, ss in progress(list(zip(gcs, streams)), disable=not verbose, desc='GC sets', unit='set'):
         status, note = 'ok', ''

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import as_rng
+from .core import as_rng, seed_of, seed_streams
 from .dna import codes_to_one_hot, random_codes, reverse_complement, write_fasta
 from .motifs import Motif, builtin_motifs, read_meme, scan_kernels, windows_above
 
@@ -429,10 +429,6 @@ def pair_gaps(data: SimData) -> pd.Series:
     return pd.Series(s[:, 1] - e[:, 0], index=two.seq.values[::2])
 
 # %% ../nbs/api/03_simulate.ipynb #9dcdc057
-def _seed_of(random_state) -> int:
-    "A fixed integer seed drawn from `random_state` (so later derived streams are reproducible)."
-    return int(as_rng(random_state).integers(0, 2**63 - 1))
-
 class SimLoader(torch.utils.data.IterableDataset):
     "Balanced, reverse-complement-augmented training batches simulated on the fly."
     def __init__(self, dataset: str | dict | SimConfig, # dataset name, dict or SimConfig
@@ -449,7 +445,7 @@ class SimLoader(torch.utils.data.IterableDataset):
                                                 f"per batch{' before reverse complements' if rc_augment else ''}")
         self.batch_size, self.batches_per_epoch, self.rc_augment = batch_size, batches_per_epoch, rc_augment
         self.fresh, self.chunk_batches = per, chunk_batches
-        self.seed, self.epoch = _seed_of(random_state), 0
+        self.seed, self.epoch = seed_of(random_state), 0
 
     def __len__(self): return self.batches_per_epoch
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
@@ -495,7 +491,7 @@ def make_splits(dataset: str | dict | SimConfig, # dataset name, dict or SimConf
                 random_state=0, # int, Generator or None
                 ) -> SimSplits:
     "Training loader, validation set and test set for a simulated dataset (the paper's setup by default)."
-    ss = np.random.SeedSequence(_seed_of(random_state)).spawn(3)
+    ss = seed_streams(random_state, 3)
     return SimSplits(SimLoader(dataset, batch_size, batches_per_epoch, gc=gc, random_state=np.random.default_rng(ss[0])),
                      eval_set(dataset, eval_batches, batch_size, gc=gc, random_state=np.random.default_rng(ss[1])),
                      eval_set(dataset, eval_batches, batch_size, gc=gc, random_state=np.random.default_rng(ss[2])))

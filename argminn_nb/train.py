@@ -17,7 +17,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import adam, as_rng, get_device, progress, split_xy, load_checkpoint, save_checkpoint, to_tensor
+from .core import (adam, get_device, load_checkpoint, progress, save_checkpoint, seed_of, split_xy, to_numpy,
+                             to_tensor)
 from .dna import check_one_hot
 from .inference import batched
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
@@ -98,7 +99,7 @@ def evaluate(model: nn.Module, # model mapping one-hot (N, 4, L) to probabilitie
              ) -> Metrics:
     "Accuracy, loss and AUROC of `model` on a labelled set (in eval mode)."
     if y is None: X, y = split_xy(X)
-    y = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    y = to_numpy(y)
     if len(y) != len(X): raise ValueError(f"X has {len(X)} sequences but y has {len(y)} labels")
     return metrics_from_probs(y, predict(model, X, batch_size, device))
 
@@ -240,7 +241,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
         delay, gate_open = ck.get('delay', 0), ck.get('gate_open', not gate)
         if verbose: print(f"resuming from epoch {start} ({ckdir / 'last.pt'})")
 
-    seed = int(as_rng(random_state).integers(0, 2**63 - 1))
+    seed = seed_of(random_state)
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed)
         if rng_state is not None: _set_rng_states(rng_state, device)

@@ -20,7 +20,8 @@ import torch
 
 from argminn_nb.dna import random_sequences
 from argminn_nb import mems
-from argminn_nb.mems import MEM, ResidualClassifier, Scrambler, explain, fit_explainer
+from argminn_nb.mems import MEM, Scrambler, explain, fit_explainer
+from argminn_nb.models import ResidualClassifier
 
 
 def main(argv=None):

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,10 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 from torch import nn
 
-from argminn_nb import genome as G
+from argminn_nb import downloads as D
 from argminn_nb.dna import check_one_hot, one_hot_encode, read_fasta, write_fasta
-from argminn_nb.genome import PeakLoader, read_bed, read_peaks
+from argminn_nb.peaks import PeakLoader
+from argminn_nb.genome import read_bed, read_peaks
 from argminn_nb.models import CNNBaseline
 from argminn_nb.motifs import read_meme
 from argminn_nb.train import evaluate, fit
@@ -250,22 +250,22 @@ def test_mixed_bed_columns_are_an_error(tmp_path):
 
 # ---------------------------------------------------------------- downloads
 def test_download_paths_cannot_leave_the_cache(tmp_path):
-    with pytest.raises(ValueError, match='plain file-name part'): G.encode_file('ENCFF664UGR', cache_dir=tmp_path, ext='../../x')
-    with pytest.raises(ValueError, match='plain file-name part'): G.ucsc_genome('../../etc', cache_dir=tmp_path)
+    with pytest.raises(ValueError, match='plain file-name part'): D.encode_file('ENCFF664UGR', cache_dir=tmp_path, ext='../../x')
+    with pytest.raises(ValueError, match='plain file-name part'): D.ucsc_genome('../../etc', cache_dir=tmp_path)
     for url in ('https://example.org/data/', 'https://example.org/data/..', 'file:///tmp/.', 'ftp://example.org/x.bed'):
-        with pytest.raises(ValueError, match='names a folder|unsupported URL'): G.download(url, cache_dir=tmp_path)
+        with pytest.raises(ValueError, match='names a folder|unsupported URL'): D.download(url, cache_dir=tmp_path)
     assert not any(tmp_path.iterdir())
 
 
 def test_footprints_get_a_recorded_checksum(tmp_path):
     src = FIXTURES / 'footprints.bed.gz'
     with pytest.warns(UserWarning, match='no checksum is known'):
-        p = G.vierstra_footprints(src.as_uri(), cache_dir=tmp_path)
+        p = D.vierstra_footprints(src.as_uri(), cache_dir=tmp_path)
     rec = p.with_name(p.name + '.sha256')
-    assert rec.read_text().split()[0] == G.file_checksum(src, 'sha256')
+    assert rec.read_text().split()[0] == D.file_checksum(src, 'sha256')
     p.write_bytes(b'corrupted')                                     # a later use verifies against the recorded hash
     with pytest.warns(UserWarning, match='does not match its checksum'):
-        G.vierstra_footprints(src.as_uri(), cache_dir=tmp_path)
+        D.vierstra_footprints(src.as_uri(), cache_dir=tmp_path)
     assert p.read_bytes() == src.read_bytes()
     mask = os.umask(0); os.umask(mask)
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask

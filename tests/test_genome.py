@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import urllib.error
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,17 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+import argminn_nb.downloads as D
 import argminn_nb.genome as G
+import argminn_nb.toys as T
 from argminn_nb.dna import decode, reverse_complement
-from argminn_nb.genome import (Genome, PeakLoader, chrom_splits, default_chroms, download, encode_file, eval_set,
-                               file_checksum, footprint_precision, instances_to_genome, interval_coverage,
-                               make_mini_genome, make_peak_splits, mini_genome_pfms, min_peak_overlap,
-                               peaks_in_genome, positive_window_starts, read_bed, read_footprints, read_peaks,
-                               sample_negative_windows, ucsc_genome, vierstra_footprints)
+from argminn_nb.genome import Genome, read_bed, read_peaks
+from argminn_nb.peaks import (PeakLoader, chrom_splits, default_chroms, eval_set, footprint_precision,
+                              instances_to_genome, make_peak_splits, min_peak_overlap, peaks_in_genome,
+                              positive_window_starts, read_footprints, sample_negative_windows)
+from argminn_nb.downloads import download, encode_file, file_checksum, ucsc_genome, vierstra_footprints
+from argminn_nb.scoring import interval_coverage
+from argminn_nb.toys import make_mini_genome, mini_genome_pfms
 
 FIX = Path(__file__).parent / 'fixtures' / 'mini_genome'
 
@@ -28,11 +31,11 @@ FIX = Path(__file__).parent / 'fixtures' / 'mini_genome'
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     "Tests never touch the network: only file:// URLs may be opened."
-    real = G._urlopen
+    real = D._urlopen
     def guarded(url, timeout=None):
         if not url.startswith('file://'): raise AssertionError(f"test tried to reach the network: {url}")
         return real(url, timeout=timeout)
-    monkeypatch.setattr(G, '_urlopen', guarded)
+    monkeypatch.setattr(D, '_urlopen', guarded)
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +43,7 @@ def mini(tmp_path_factory):
     "A private copy of the committed fixture (so index rebuilds never touch tests/fixtures)."
     d = tmp_path_factory.mktemp('mini')
     for f in FIX.iterdir(): shutil.copy(f, d / f.name)
-    return G.MiniGenome(d / 'mini_genome.fa', {'CTCF': d / 'ctcf_peaks.bed.gz', 'FOXA1': d / 'foxa1_peaks.bed.gz'},
+    return T.MiniGenome(d / 'mini_genome.fa', {'CTCF': d / 'ctcf_peaks.bed.gz', 'FOXA1': d / 'foxa1_peaks.bed.gz'},
                         d / 'footprints.bed.gz', d / 'instances.tsv')
 
 
@@ -48,7 +51,7 @@ def mini(tmp_path_factory):
 def genome(mini): return Genome(mini.fasta)
 
 
-def _text(p: Path) -> str: return G._read_text(p)
+def _text(p: Path) -> str: return G.read_text(p)
 
 
 # ---------------------------------------------------------------- fixtures
@@ -73,7 +76,7 @@ def test_other_seed_differs(tmp_path):
 def test_fixture_pfms_are_jaspar():
     motifs = pytest.importorskip('argminn_nb.motifs')
     pytest.importorskip('pyjaspar')
-    for name, (mid, _) in G._MINI_PFM_COUNTS.items():
+    for name, (mid, _) in T.MINI_GENOME_PFM_COUNTS.items():
         m = motifs.jaspar_motif(mid)
         np.testing.assert_allclose(m.pfm, mini_genome_pfms()[name], atol=1e-6)
 
@@ -436,11 +439,11 @@ def test_download_uses_verified_cache(tmp_path, mini, monkeypatch):
     src = mini.peaks['CTCF']; md5 = file_checksum(src)
     p = download(src.as_uri(), cache_dir=tmp_path, md5=md5)
     def fail(url, timeout=None): raise AssertionError('should not fetch')
-    monkeypatch.setattr(G, '_urlopen', fail)
+    monkeypatch.setattr(D, '_urlopen', fail)
     assert download(src.as_uri(), cache_dir=tmp_path, md5=md5) == p
     # a corrupted cache entry is fetched again (with a warning)
     p.write_bytes(b'garbage')
-    monkeypatch.setattr(G, '_urlopen', lambda url, timeout=None: open(src, 'rb'))
+    monkeypatch.setattr(D, '_urlopen', lambda url, timeout=None: open(src, 'rb'))
     with pytest.warns(UserWarning, match='does not match its checksum'):
         download(src.as_uri(), cache_dir=tmp_path, md5=md5)
     assert file_checksum(p) == md5
@@ -448,14 +451,14 @@ def test_download_uses_verified_cache(tmp_path, mini, monkeypatch):
 
 def test_download_offline_and_http_errors(tmp_path, monkeypatch):
     def offline(url, timeout=None): raise urllib.error.URLError(OSError(-3, 'Temporary failure in name resolution'))
-    monkeypatch.setattr(G, '_urlopen', offline)
+    monkeypatch.setattr(D, '_urlopen', offline)
     with pytest.raises(ConnectionError, match='seems to be offline'): download('https://example.org/x.bed.gz', cache_dir=tmp_path)
     def http404(url, timeout=None): raise urllib.error.HTTPError(url, 404, 'Not Found', None, None)
-    monkeypatch.setattr(G, '_urlopen', http404)
+    monkeypatch.setattr(D, '_urlopen', http404)
     with pytest.raises(ConnectionError, match='HTTP 404'): download('https://example.org/x.bed.gz', cache_dir=tmp_path)
     class Broken(io.BytesIO):
         def read(self, n=-1): raise OSError('connection reset')
-    monkeypatch.setattr(G, '_urlopen', lambda url, timeout=None: Broken())
+    monkeypatch.setattr(D, '_urlopen', lambda url, timeout=None: Broken())
     with pytest.raises(ConnectionError, match='interrupted'): download('https://example.org/x.bed.gz', cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -468,15 +471,15 @@ def test_encode_file(tmp_path, mini, monkeypatch):
             return io.BytesIO(json.dumps({'accession': 'ENCFF081USG', 'md5sum': file_checksum(src)}).encode())
         if url == 'https://www.encodeproject.org/files/ENCFF081USG/@@download/ENCFF081USG.bed.gz': return open(src, 'rb')
         raise AssertionError(url)
-    monkeypatch.setattr(G, '_urlopen', server)
+    monkeypatch.setattr(D, '_urlopen', server)
     monkeypatch.setenv('ARGMINN_CACHE', str(tmp_path / 'cache'))
-    p = encode_file(G.PAPER_DATASETS['FOXA1']['peaks'])
+    p = encode_file(D.PAPER_DATASETS['FOXA1']['peaks'])
     assert p == tmp_path / 'cache' / 'encode' / 'ENCFF081USG.bed.gz' and len(calls) == 2
     assert encode_file('ENCFF081USG') == p and len(calls) == 2        # cached: no request at all
     with pytest.raises(ValueError, match='is an ENCODE experiment'): encode_file('ENCSR865RXA')
     with pytest.raises(ValueError, match='not an ENCODE file accession'): encode_file('foo')
     # wrong checksum from the portal: the file is rejected
-    monkeypatch.setattr(G, '_urlopen', lambda url, timeout=None: io.BytesIO(json.dumps({'md5sum': '1' * 32}).encode())
+    monkeypatch.setattr(D, '_urlopen', lambda url, timeout=None: io.BytesIO(json.dumps({'md5sum': '1' * 32}).encode())
                         if url.endswith('json') else open(src, 'rb'))
     with pytest.raises(ValueError, match='checksum mismatch'): encode_file('ENCFF000AAA', cache_dir=tmp_path / 'c2')
 
@@ -489,12 +492,12 @@ def test_ucsc_genome(tmp_path, mini, monkeypatch):
         if url.endswith('md5sum.txt'): return io.BytesIO(f'0123  other.fa.gz\n{md5}  mini.fa.gz\n'.encode())
         assert url == 'https://hgdownload.soe.ucsc.edu/goldenPath/mini/bigZips/mini.fa.gz'
         return open(gz, 'rb')
-    monkeypatch.setattr(G, '_urlopen', server)
+    monkeypatch.setattr(D, '_urlopen', server)
     fa = ucsc_genome('mini', cache_dir=tmp_path / 'cache')
     assert fa.read_bytes() == mini.fasta.read_bytes() and Path(str(fa) + '.fai').exists()
     assert not (fa.parent / 'mini.fa.gz').exists()
     assert Genome(fa).chrom_sizes == Genome(mini.fasta).chrom_sizes
-    monkeypatch.setattr(G, '_urlopen', lambda url, timeout=None: io.BytesIO(b'abc  hg38.fa.gz\n'))
+    monkeypatch.setattr(D, '_urlopen', lambda url, timeout=None: io.BytesIO(b'abc  hg38.fa.gz\n'))
     with pytest.raises(ValueError, match='no checksum for other.fa.gz'): ucsc_genome('other', cache_dir=tmp_path / 'c3')
 
 
@@ -502,4 +505,4 @@ def test_vierstra_footprints(tmp_path, mini):
     p = vierstra_footprints(mini.footprints.as_uri(), cache_dir=tmp_path, md5=file_checksum(mini.footprints))
     assert p == tmp_path / 'footprints' / 'footprints.bed.gz'
     assert len(read_footprints(p)) == len(read_footprints(mini.footprints))
-    assert G.VIERSTRA_FOOTPRINTS_URL.startswith('https://') and G.VIERSTRA_FOOTPRINTS_URL.endswith('.bed.gz')
+    assert D.VIERSTRA_FOOTPRINTS_URL.startswith('https://') and D.VIERSTRA_FOOTPRINTS_URL.endswith('.bed.gz')

@@ -10,9 +10,12 @@ from torch import nn
 
 from argminn_nb.dna import one_hot_encode, random_sequences, reverse_complement
 from argminn_nb.models import ARGMINNTrace, CNNBaseline
-from argminn_nb.interpret import (TRACE_COLUMNS, filter_pfms, handset_argminn, instance_spacings, label_hits,
-                                  scanner_activations, topk_precision, trace_instances, interpretation_report,
-                                  compare_spacings, bh_qvalues)
+from argminn_nb.interpret import (TRACE_COLUMNS, filter_pfms, instance_spacings, scanner_activations, trace_instances,
+                                  compare_spacings)
+from argminn_nb.toys import handset_argminn
+from argminn_nb.scoring import label_hits, topk_precision
+from argminn_nb.report import interpretation_report
+from argminn_nb.matching import bh_qvalues
 
 
 def brute_force(W, b, frac=0.5):

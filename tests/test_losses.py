@@ -4,7 +4,6 @@ The loop reference below is the definition, written as directly as possible (one
 sequence n, position i, other filter b and shift s). Values AND gradients (w.r.t. the
 activations and the weights) must match the vectorised `filter_overlap_loss`.
 """
-import math
 
 import numpy as np
 import pytest

@@ -1,14 +1,15 @@
 "Tests for argminn_nb.mems: bad input, exact answers on toy predictors, and property checks."
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from argminn_nb.mems import (MEM, Scrambler, KmerRule, ResidualClassifier, bounded_sigma, count_regions, deduce_logic,
-                             evaluate_explanations, explain, fit_explainer, gaussian_mask_logits, kernel_band,
-                             keep_gradient_check, minimal_motif_sets, motif_sets, motif_subset_scores, planted_mask,
-                             restricted_predictions, toy_kmer_data)
+from argminn_nb.mems import (MEM, Scrambler, bounded_sigma, explain, fit_explainer, gaussian_mask_logits, kernel_band,
+                             keep_gradient_check)
+from argminn_nb.explanations import (count_regions, deduce_logic, evaluate_explanations, planted_mask,
+                                     restricted_predictions)
+from argminn_nb.toys import KmerRule, toy_kmer_data
+from argminn_nb.models import ResidualClassifier
 
 KMERS = {'A': 'GGAAGTGACC', 'B': 'CCGCGATCGG'}
 SMALL = dict(n_groups=1, blocks_per_group=1, dilations=(1,), channels=4)
@@ -101,18 +102,6 @@ def test_evaluate_explanations_metrics(toy):
     assert np.all(ev.precision[:3, 0] == 1.0) and np.isnan(ev.precision[3, 0])
     df = ev.summary(ev.y_hat == 1)
     assert list(df.columns) == ['t', 'sufficiency', 'necessity', 'size', 'n_regions', 'precision', 'recall']
-
-
-@pytest.mark.parametrize('rule,expected', [('AND', 'A AND B'), ('OR', 'A OR B'), ('AND_NOT', 'A AND NOT B')])
-def test_logic_from_motif_level_measurements(toy, rule, expected):
-    X, inst = toy
-    f = KmerRule(KMERS, rule)
-    tab = motif_subset_scores(f, X, inst, ('A', 'B'), n_draws=50, random_state=0)
-    suf, nec = minimal_motif_sets(tab, 'sufficiency'), minimal_motif_sets(tab, 'necessity')
-    sel = lambda d: [frozenset(s.split('+')) - {'(none)'} if isinstance(s, str) else frozenset() for s in d['subset']]
-    res = deduce_logic(motif_sets(inst, len(X)), suf['y_hat'], sel(suf), suf['subset'].notna().to_numpy(),
-                       sel(nec), nec['subset'].notna().to_numpy(), motifs=('A', 'B'))
-    assert res.rule == expected
 
 
 def test_deduce_logic_not_hard_coded():

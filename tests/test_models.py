@@ -300,7 +300,7 @@ def test_factorised_tokens_gradients_match_explicit_form(X, opts):
 
 
 def test_saved_options_roundtrip(tmp_path, X):
-    from argminn_nb.pipeline import load_model, save_model
+    from argminn_nb.models import load_model, save_model
     for opts in OPTION_SETS:
         m = ARGMINN(random_state=0, **opts).eval()
         save_model(m, tmp_path / 'm.pt'); m2 = load_model(tmp_path / 'm.pt', device='cpu')
@@ -335,7 +335,8 @@ def test_training_regularisers_read_pre_batchnorm_activations():
 def test_tracing_reads_pre_batchnorm_activations():
     """A hand-set scanner that fires only on a planted k-mer, behind a BatchNorm whose running statistics shift every
     position above zero: tracing must still call only the planted position, with the pre-BN activation."""
-    from argminn_nb.interpret import filter_activity, handset_argminn, trace_instances
+    from argminn_nb.interpret import filter_activity, trace_instances
+    from argminn_nb.toys import handset_argminn
     kmer = 'GATTACAGGA'
     W = np.zeros((2, 4, 10), np.float32); W[0] = one_hot_encode(kmer)[0]
     plain = handset_argminn(W, [-9.5, -100.0], attend=[0], n_heads=2)

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from argminn_nb.motifs import Motif, read_meme, write_meme, read_jaspar, write_jaspar, builtin_motifs, scan_motifs
-from argminn_nb.dna import one_hot_encode, random_sequences
+from argminn_nb.dna import random_sequences
 
 
 @settings(max_examples=40, deadline=None)

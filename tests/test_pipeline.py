@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from argminn_nb.pipeline import (CPU_SIZE, GPU_SIZE, load_model, make_model, run_jobs, run_pipeline, save_model,
-                                 schedules_for, train_on_simulation)
+from argminn_nb.pipeline import CPU_SIZE, GPU_SIZE, run_jobs, run_pipeline, schedules_for, train_on_simulation
+from argminn_nb.models import ResidualClassifier, load_model, make_model, save_model
 from argminn_nb.train import evaluate
 
 torch.set_num_threads(1)
@@ -89,8 +89,12 @@ def test_save_load_roundtrip(tmp_path):
     m2 = load_model(tmp_path / 'c.pt', device='cpu')
     X = torch.rand(3, 4, 200)
     with torch.no_grad(): torch.testing.assert_close(m(X), m2(X))
+    r = ResidualClassifier(random_state=0, norm='instance').eval()        # the MEMs' syntax predictor loads too
+    save_model(r, tmp_path / 'r.pt'); r2 = load_model(tmp_path / 'r.pt', device='cpu')
+    assert type(r2) is ResidualClassifier and r2.config == r.config and not r2.training
+    with torch.no_grad(): torch.testing.assert_close(r(X), r2(X))
     torch.save({'model_class': 'Other', 'config': {}, 'state_dict': {}}, tmp_path / 'o.pt')
-    with pytest.raises(ValueError, match='rebuilds ARGMINN or CNNBaseline'):
+    with pytest.raises(ValueError, match='rebuilds ARGMINN, CNNBaseline or ResidualClassifier'):
         load_model(tmp_path / 'o.pt')
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from torch import nn
 
 from argminn_nb.dna import dinucleotide_shuffle, one_hot_encode, random_sequences
-from argminn_nb.interpret import bh_qvalues
+from argminn_nb.matching import bh_qvalues
 from argminn_nb.models import ARGMINN, CNNBaseline
 from argminn_nb.posthoc import (FIMO_COLUMNS, LABEL_COLUMNS, LogitModel, collapse_overlaps, deep_lift_shap,
                                 fimo_instances, integrated_gradients, label_motifs, posthoc_pipeline, run_modisco,

@@ -1,6 +1,5 @@
 "Independent checks of the simulator: a per-window loop scan (not the generator's convolution)."
 import numpy as np
-import pandas as pd
 import pytest
 
 from argminn_nb.simulate import simulate, DATASETS, get_config, SimLoader
@@ -38,7 +37,6 @@ def test_no_spurious_matches_independent_scan(name):
 @pytest.mark.parametrize('name', ['spi1', 'rest', 'cooperative'])
 def test_planted_bases_are_pfm_draws_at_annotated_positions(name):
     "Bases read at the annotated (start, end, strand) have the PFM's column frequencies (so position and strand are right)."
-    from argminn_nb.dna import reverse_complement
     data = simulate(name, 3000, random_state=7)
     for motif, inst in data.instances.groupby('motif'):
         m = data.config.motifs[motif]

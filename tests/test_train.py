@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from argminn_nb.dna import one_hot_encode, random_sequences
-from argminn_nb.losses import ConstantSchedule, LogRampSchedule, PaperL1Schedule, PaperOverlapSchedule
+from argminn_nb.losses import LogRampSchedule, PaperL1Schedule, PaperOverlapSchedule
 from argminn_nb.models import ARGMINN, CNNBaseline
 from argminn_nb.train import (EarlyStopping, Metrics, TrainResult, auroc, evaluate, fit, metrics_from_probs,
                               plot_history, predict, train_seeds)
