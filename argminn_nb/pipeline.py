@@ -122,7 +122,7 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                    device=None, # None: CUDA if available, else CPU
                    verbose: bool = True, # progress bars and per-seed lines
                    name: str | None = None, # name in the report (default: the peak file's name)
-                   split_kwargs: dict | None = None, # more `genome.make_peak_splits` options (val_chroms, test_chroms, n_val, ...)
+                   split_kwargs: dict | None = None, # more `peaks.make_peak_splits` options (val_chroms, test_chroms, n_val, ...)
                    model_options: dict | None = None, # constructor arguments of the model
                    **fit_kwargs, # more arguments for `fit`
                    ) -> TrainingRun:
