@@ -1,7 +1,7 @@
 """The book: every notebook is a chapter, every chapter is built, and each chapter's HTML shows its figures.
 
 The HTML comes from `ARGMINN_BOOK_HTML` (CI builds the book just before the tests and sets it); without it
-the book is built into a temporary folder (about a minute).
+the book's sources are prepared (`book/prepare.py`) and it is built into a temporary folder (about a minute).
 """
 import json
 import os
@@ -46,6 +46,8 @@ def html_dir(tmp_path_factory) -> Path:
     if env: return Path(env)
     out = tmp_path_factory.mktemp('book')
     exe = Path(sys.executable).parent / 'jupyter-book'
+    r = subprocess.run([sys.executable, str(BOOK / 'prepare.py')], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r = subprocess.run([str(exe) if exe.exists() else 'jupyter-book', 'build', str(BOOK), '--path-output', str(out), '-q'],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -88,3 +90,58 @@ def test_experiment_pages_open_in_colab(html_dir):
         if not chapter.startswith(('nbs/experiments/', 'nbs/tutorials/')): continue
         text = (html_dir / (chapter + '.html')).read_text()
         assert 'colab.research.google.com/github/' in text and chapter + '.ipynb' in text, chapter
+
+
+def api_chapters() -> list[str]: return [c for c in toc_files() if c.startswith('nbs/api/')]
+
+
+def plain(html: str) -> str:
+    "The page's text without tags (code is highlighted token by token), entities decoded."
+    import html as h
+    return h.unescape(re.sub(r'<[^>]+>', '', html))
+
+
+def test_api_pages_show_signatures_not_directives(html_dir):
+    "Every API page documents its exports (signature + parameter table) and shows no `#|` directive."
+    for chapter in api_chapters():
+        text = (html_dir / (chapter + '.html')).read_text()
+        assert '#|' not in text, f"{chapter}: a directive line reached the book"
+        assert '<th class="head"><p>parameter</p></th>' in text, f"{chapter}: no parameter table"
+    core = plain((html_dir / 'nbs/api/00_core.html').read_text())
+    assert 'seed_of(random_state, high=' in core and 'seeds are drawn from [0, high)' in core   # signature and a docment
+    assert 'int | np.random.Generator | np.random.SeedSequence | None' in core   # a union type kept in one table cell
+
+
+def test_api_pages_hide_test_cells(html_dir):
+    "A cell that only checks (and shows nothing) is not in the book; it still runs under nbdev_test."
+    core = plain((html_dir / 'nbs/api/00_core.html').read_text())
+    assert 'test_fail(lambda: as_rng(' not in core and 'from fastcore.test import' not in core
+    assert 'test_fail(lambda: as_rng("seed")' in (ROOT / 'nbs/api/00_core.ipynb').read_text().replace('\\"', '"')
+
+
+def test_launch_buttons_open_the_real_notebook(html_dir):
+    text = (html_dir / 'nbs/api/00_core.html').read_text()
+    assert 'colab.research.google.com/github/argminn-nb/argminn-nb/blob/main/nbs/api/00_core.ipynb' in text
+    assert '/book/nbs/' not in text
+
+
+def test_prepare_classifies_cells():
+    "The pre-build step on a hand-made notebook: directives, imports and checks go, examples and prose stay."
+    sys.path.insert(0, str(BOOK))
+    import prepare
+    code = lambda s, outputs=(): {'cell_type': 'code', 'id': 'x', 'metadata': {}, 'source': s, 'outputs': list(outputs),
+                                  'execution_count': None}
+    out = [{'output_type': 'execute_result', 'data': {'text/plain': '3'}, 'metadata': {}, 'execution_count': 1}]
+    cases = {'#| default_exp core': 'remove', '#| hide\nimport os': 'remove', '#| export\nimport numpy as np': 'remove',
+             '#| export\ndef f(x): return x': 'export', 'test_eq(f(1), 1)': 'remove', 'y = f(2)\nassert y == 2': 'remove',
+             'f(3)': 'show'}
+    for src, kind in cases.items(): assert prepare.classify(code(src)) == kind, src
+    assert prepare.classify(code('y = f(2); assert y == 2\ny', out)) == 'show'          # it shows something
+    assert prepare.classify(code('y = train(); assert y > 0'), api=False) == 'show'     # an experiment's computing cell
+    assert prepare.classify({'cell_type': 'markdown', 'source': '# t', 'metadata': {}}) == 'show'
+    nb = {'cells': [code('#| export\ndef seed_of(): ...'), code('#| export\n#| hide_line\nprint(1)', out)], 'metadata': {},
+          'nbformat': 4, 'nbformat_minor': 5}
+    got = prepare.process(nb, 'core')
+    assert [c['cell_type'] for c in got['cells']] == ['code', 'markdown', 'code']
+    assert 'hide-input' in got['cells'][0]['metadata']['tags'] and '### `seed_of`' in got['cells'][1]['source']
+    assert got['cells'][2]['source'] == 'print(1)'                                      # directive lines stripped
