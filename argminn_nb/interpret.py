@@ -20,34 +20,16 @@ from .dna import ALPHABET, check_one_hot
 from .inference import batched, iter_batches
 from .matching import best_matches, named_pfms, tomtom_matches
 from .motifs import Motif, information_content
-from .models import ARGMINNTrace
+from .models import ARGMINNTrace, filter_weights
 
 # %% auto #0
-__all__ = ['TRACE_COLUMNS', 'SPACING_COLUMNS', 'filter_weights', 'mean_centered', 'plot_filter_logos', 'FilterPFMs',
-           'filter_pfms', 'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters',
-           'plot_filter_matches', 'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace',
-           'trace_instances', 'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps',
-           'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
+__all__ = ['TRACE_COLUMNS', 'SPACING_COLUMNS', 'mean_centered', 'plot_filter_logos', 'FilterPFMs', 'filter_pfms',
+           'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters', 'plot_filter_matches',
+           'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace', 'trace_instances',
+           'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps', 'compare_spacings',
+           'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
 
 # %% ../nbs/api/08_interpret.ipynb #d25853a7
-def filter_weights(model, # ARGMINN, CNNBaseline, any model with a `scanner` Conv1d, a Conv1d, or a (weight, bias) pair
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    "The motif-scanner weights `(n_filters, 4, w)` and biases `(n_filters,)` as float64 arrays."
-    if isinstance(model, (tuple, list)) and len(model) == 2:
-        W, b = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64) for v in model)
-    else:
-        conv = model if isinstance(model, nn.Conv1d) else getattr(model, 'scanner', None)
-        if not isinstance(conv, nn.Conv1d):
-            raise ValueError(f"{type(model).__name__} has no motif scanner: pass ARGMINN, CNNBaseline, a model with a "
-                             "`scanner` Conv1d, a Conv1d, or a (weight, bias) pair")
-        W = conv.weight.detach().cpu().double().numpy()
-        b = conv.bias.detach().cpu().double().numpy() if conv.bias is not None else np.zeros(len(W))
-    b = np.broadcast_to(np.asarray(b, dtype=np.float64).reshape(-1), (len(W),)).copy() if np.size(b) in (1, len(W)) else b
-    if W.ndim != 3 or W.shape[1] != 4:
-        raise ValueError(f"scanner weights must have shape (n_filters, 4, w) with A, C, G, T on axis 1; got {W.shape}")
-    if b.shape != (len(W),): raise ValueError(f"bias must have one value per filter ({len(W)}), got shape {b.shape}")
-    return W, b
-
 def mean_centered(weight, # (..., 4, w) weights
                   ) -> np.ndarray:
     "Weights with the mean over the 4 bases subtracted at every position."

@@ -19,7 +19,7 @@ from .dna import check_one_hot
 
 # %% auto #0
 __all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'MODELS', 'positional_encoding', 'Tokens', 'MemoryAttentionLayer',
-           'ARGMINNTrace', 'LogitsAndActivations', 'ARGMINN', 'scanner_weights', 'CNNBaseline', 'ResidualBlock',
+           'ARGMINNTrace', 'LogitsAndActivations', 'ARGMINN', 'filter_weights', 'CNNBaseline', 'ResidualBlock',
            'DilatedResidualTrunk', 'ResidualClassifier', 'make_model', 'save_model', 'load_model']
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
@@ -243,20 +243,25 @@ class ARGMINN(nn.Module):
         p = torch.sigmoid(z)
         return ARGMINNTrace(p, A, attn) if return_trace else p
 
-    def filter_weights(self) -> np.ndarray:
-        "Motif-scanner weights `(n_filters, 4, filter_width)` as a NumPy array."
-        return scanner_weights(self)
-
 
 # %% ../nbs/api/05_models.ipynb #8d8dab06
-def scanner_weights(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN, CNNBaseline, ...)
-                    ) -> np.ndarray:
-    "First-layer (motif-scanner) convolution weights `(n_filters, 4, width)` as a float32 NumPy array."
-    conv = getattr(model, 'scanner', None)
-    if not isinstance(conv, nn.Conv1d):
-        raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d attribute; "
-                         "scanner_weights needs ARGMINN, CNNBaseline or a model that exposes its first conv as `.scanner`")
-    return conv.weight.detach().cpu().numpy().astype(np.float32)
+def filter_weights(model, # ARGMINN, CNNBaseline, any model with a `scanner` Conv1d, a Conv1d, or a (weight, bias) pair
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    "The motif-scanner weights `(n_filters, 4, w)` and biases `(n_filters,)` as float64 arrays."
+    if isinstance(model, (tuple, list)) and len(model) == 2:
+        W, b = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64) for v in model)
+    else:
+        conv = model if isinstance(model, nn.Conv1d) else getattr(model, 'scanner', None)
+        if not isinstance(conv, nn.Conv1d):
+            raise ValueError(f"{type(model).__name__} has no motif scanner: pass ARGMINN, CNNBaseline, a model with a "
+                             "`scanner` Conv1d, a Conv1d, or a (weight, bias) pair")
+        W = conv.weight.detach().cpu().double().numpy()
+        b = conv.bias.detach().cpu().double().numpy() if conv.bias is not None else np.zeros(len(W))
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64).reshape(-1), (len(W),)).copy() if np.size(b) in (1, len(W)) else b
+    if W.ndim != 3 or W.shape[1] != 4:
+        raise ValueError(f"scanner weights must have shape (n_filters, 4, w) with A, C, G, T on axis 1; got {W.shape}")
+    if b.shape != (len(W),): raise ValueError(f"bias must have one value per filter ({len(W)}), got shape {b.shape}")
+    return W, b
 
 # %% ../nbs/api/05_models.ipynb #e5e0355c
 AUTHORS_CODE_OPTIONS = dict(batch_norm=True, scores='value', token_proj=32, final_norm=True, n_layers=4,

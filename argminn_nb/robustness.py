@@ -17,7 +17,7 @@ from torch import nn
 from .core import as_rng, progress, seed_streams, split_xy
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
 from .inference import batched
-from .interpret import filter_weights
+from .models import filter_weights
 from .motifs import Motif, scan_kernels, scan_motifs, windows_above
 from .simulate import SimConfig, SimData, eval_set, generate, get_config
 from .train import metrics_from_probs, predict

@@ -110,6 +110,9 @@ def test_api_pages_show_signatures_not_directives(html_dir):
     core = plain((html_dir / 'nbs/api/00_core.html').read_text())
     assert 'seed_of(random_state, high=' in core and 'seeds are drawn from [0, high)' in core   # signature and a docment
     assert 'int | np.random.Generator | np.random.SeedSequence | None' in core   # a union type kept in one table cell
+    assert 'NoneType' not in core and '**kwargs' in core          # no type guessed from a default of None; starred names
+    models = plain((html_dir / 'nbs/api/05_models.html').read_text())
+    assert '(N, C, P) what differs between sequences' in models and 'Tokens.from_dense' in models  # NamedTuple fields, classmethods
 
 
 def test_api_pages_hide_test_cells(html_dir):
@@ -138,6 +141,8 @@ def test_prepare_classifies_cells():
     for src, kind in cases.items(): assert prepare.classify(code(src)) == kind, src
     assert prepare.classify(code('y = f(2); assert y == 2\ny', out)) == 'show'          # it shows something
     assert prepare.classify(code('y = train(); assert y > 0'), api=False) == 'show'     # an experiment's computing cell
+    assert prepare.classify(code('assert len(results) == 4'), api=False) == 'show'      # experiments keep their checks
+    assert prepare.classify(code('#| hide\nassert ok'), api=False) == 'remove'
     assert prepare.classify({'cell_type': 'markdown', 'source': '# t', 'metadata': {}}) == 'show'
     nb = {'cells': [code('#| export\ndef seed_of(): ...'), code('#| export\n#| hide_line\nprint(1)', out)], 'metadata': {},
           'nbformat': 4, 'nbformat_minor': 5}

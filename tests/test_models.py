@@ -8,7 +8,7 @@ from torch import nn
 
 from argminn_nb.dna import one_hot_encode, random_sequences, reverse_complement
 from argminn_nb.models import (ARGMINN, ARGMINNTrace, CNNBaseline, LogitsAndActivations, MemoryAttentionLayer,
-                               positional_encoding, scanner_weights)
+                               positional_encoding, filter_weights)
 
 
 @pytest.fixture(scope='module')
@@ -206,7 +206,7 @@ def test_cnn_structure(X):
     lin = [l for l in c.dense if isinstance(l, nn.Linear)]
     assert [l.out_features for l in lin] == [10, 5] and lin[0].in_features == 8 * (483 // 40)
     assert c.head.out_features == 1 and c.scanner is c.conv_layers[0]['conv']
-    assert scanner_weights(c).shape == (8, 4, 10)
+    assert filter_weights(c)[0].shape == (8, 4, 10)
     c120 = CNNBaseline(seq_len=120).eval()
     with torch.no_grad():
         la = c120.logits(X, return_activations=True)
@@ -222,9 +222,9 @@ def test_cnn_eval_deterministic_train_batchnorm(X):
     torch.testing.assert_close(p1[:2], p2)          # eval mode: a sequence's output does not depend on its batch
 
 
-def test_scanner_weights_error():
-    with pytest.raises(ValueError, match='no `scanner` Conv1d'):
-        scanner_weights(nn.Linear(3, 3))
+def test_filter_weights_error():
+    with pytest.raises(ValueError, match='has no motif scanner'):
+        filter_weights(nn.Linear(3, 3))
 
 
 # --- options that follow the authors' code (scanner BatchNorm, q·V scores, token projection, final LayerNorm) ---
