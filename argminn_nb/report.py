@@ -20,6 +20,7 @@ from .interpret import (compare_spacings, instance_spacings, check_traceable, ma
                                   planted_gaps, plot_filter_logos, plot_filter_matches, plot_motif_recovery, plot_spacings,
                                   plot_traced_examples, simulated_gaps, spacing_agreement, trace_instances)
 from .matching import named_pfms
+from .motifs import write_meme
 from .scoring import (TRACE_THRESHOLDS, label_hits, plot_precision_recall, plot_topk_precision, topk_precision,
                                 tracing_precision_recall)
 
@@ -35,10 +36,11 @@ class InterpretationReport:
     tables: dict = field(default_factory=dict) # name -> DataFrame (also written as <name>.csv)
     metrics: dict = field(default_factory=dict) # JSON-serialisable headline numbers
     markdown: str = '' # report section; figure links are relative to out_dir
+    files: dict = field(default_factory=dict) # name -> other files written (e.g. filters.meme)
 
     def to_dict(self) -> dict:
         "Figures as path strings, tables as CSV path strings, and the metrics (for JSON)."
-        return {'figures': {k: str(v) for k, v in self.figures.items()},
+        return {'figures': {k: str(v) for k, v in self.figures.items()}, 'files': {k: str(v) for k, v in self.files.items()},
                 'tables': {k: str(self.out_dir / f'{k}.csv') for k in self.tables}, 'metrics': self.metrics}
 
 def _unpack_data(data, motifs):
@@ -102,6 +104,7 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     fm = match_filters(model, motifs, X=X, background=background)
     t = fm.table
     rep.tables['filter_matches'] = t; rep.tables['tomtom'] = fm.matches
+    rep.files['filters_meme'] = write_meme(fm.pfms.motifs(), out / 'filters.meme')   # live filters only
     labels = {int(r['filter']): (f"{r.best_match} ({r.neg_log10_q:.1f})" if r.best_match else '') for _, r in t.iterrows()}
     rep.figures['filter_logos'] = _save_fig(plot_filter_logos(model, labels, dead=t.dead.values,
                                             title=f'{type(model).__name__} filters (mean-centred weights; best match, −log10 q)'),
@@ -114,6 +117,8 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     md += [f"{len(live)} of {len(t)} filters are live; {rep.metrics['n_filters_matched']} match a known motif with "
            f"TOMTOM q < {q_threshold}.", '', f'![filters]({link_prefix}filter_logos.png)', '',
            f'![filter matches]({link_prefix}filter_matches.png)', '',
+           f"The live filters' PFMs are in `{link_prefix}filters.meme` (MEME minimal format: MEME-suite tools, `memelite`, "
+           "`argminn_nb.motifs.read_meme`).", '',
            _md_table(live[['filter', 'consensus', 'best_match', 'q_value', 'neg_log10_q', 'strand']]), '']
     relevant = list(dict(named_pfms(motifs))) if inst is not None else sorted(set(live.best_match) - {''})
     results = {type(model).__name__: fm}
@@ -267,7 +272,7 @@ def write_run_report(out: Path, # the run's folder (figures already written ther
         lines += [interp.markdown, '',
                   f"(Model reading took {m.get('interpretation_seconds', 0):.0f} s; tables and figures in `interpretation/`.)", '']
     lines += ['## Files', '', '- `model.pt` (load with `argminn_nb.models.load_model`), `metrics.json`, `history.csv`'
-              + (', `interpretation/` (CSV tables and figures of the model reading).' if interp is not None else '.'), '']
+              + (', `interpretation/` (CSV tables and figures of the model reading; the live filters as `filters.meme`).' if interp is not None else '.'), '']
     path = out / 'report.md'
     with atomic_path(path) as tmp: tmp.write_text('\n'.join(lines))
     return path
