@@ -150,3 +150,7 @@ def test_prepare_classifies_cells():
     assert [c['cell_type'] for c in got['cells']] == ['code', 'markdown', 'code']
     assert 'hide-input' in got['cells'][0]['metadata']['tags'] and '### `seed_of`' in got['cells'][1]['source']
     assert got['cells'][2]['source'] == 'print(1)'                                      # directive lines stripped
+    md = lambda s: {'cell_type': 'markdown', 'id': 'm', 'metadata': {}, 'source': s}
+    nb = {**nb, 'cells': [md('Same seed, same run:'), code('test_eq(f(1), f(1))'), md('Nothing to see.'), code('test_eq(1, 1)')]}
+    got = prepare.process(nb, 'core')['cells']                  # a check the prose introduces is collapsed, not removed
+    assert [c['cell_type'] for c in got] == ['markdown', 'code', 'markdown'] and got[1]['metadata']['tags'] == ['hide-input']
