@@ -10,12 +10,13 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 # %% auto #0
-__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'build_parser', 'main']
+__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'build_parser', 'main']
 
 # %% ../nbs/api/13_cli.ipynb #82e902b1
 def _load_dataset_arg(dataset: str):
@@ -108,6 +109,62 @@ def _add_run_parser(sub):
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
     r.set_defaults(func=cmd_run)
 
+# %% ../nbs/api/13_cli.ipynb #ip000002
+def cmd_interpret(args) -> int:
+    "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
+    import numpy as np
+    import pandas as pd
+    import torch
+    from argminn_nb.dna import fasta_one_hot, read_labels
+    from argminn_nb.models import load_model
+    from argminn_nb.motifs import jaspar_motifs, read_meme
+    from argminn_nb.report import interpretation_report
+    from argminn_nb.train import predict
+    if args.threads != 'auto': torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force")
+    model = load_model(args.model, device=args.device)
+    width = model.scanner.kernel_size[0] if hasattr(model, 'scanner') else 1
+    names, X = fasta_one_hot(args.fasta, crop=args.crop, min_length=width)
+    p = predict(model, X, device=args.device)
+    if args.labels is not None: y, source = read_labels(args.labels, names), f'labels from {args.labels}'
+    else: y, source = (p >= 0.5).astype(np.float32), "the model's own calls (probability >= 0.5)"
+    if not y.any():
+        raise ValueError(f"no sequence is positive ({source}): nothing to trace instances in; pass --labels to say which are")
+    motifs = read_meme(args.motifs).motifs if args.motifs else jaspar_motifs('vertebrates')
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(out / 'predictions.tsv', sep='\t', index=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='tomtom was given')   # a handful of --motifs: p-values approximate
+        rep = interpretation_report(model, (X, y), out, motifs=motifs, n_trace=args.n_trace)
+    m = rep.metrics
+    traced = len(rep.tables['traced_instances']) if 'traced_instances' in rep.tables else None
+    print(f"{len(names)} sequences ({int(y.sum())} positive: {source}); {m['n_filters'] - m['n_dead_filters']} of "
+          f"{m['n_filters']} filters live, {m['n_filters_matched']} matching a motif"
+          + (f"; {traced} instances traced" if traced is not None else '') + f" -> {out / 'interpretation.md'}")
+    return 0
+
+def _add_interpret_parser(sub):
+    r = sub.add_parser('interpret', help='read a saved model on new sequences: filters, motif matches, traced instances',
+                       description='Read a saved model (model.pt) on the sequences of a FASTA file, without training: '
+                                   'filters matched to known motifs (filters.meme, filter_matches.csv), motif instances '
+                                   'traced through attention in the positives (traced_instances.csv), spacings, '
+                                   'predictions.tsv and interpretation.md, all in --out.')
+    r.add_argument('model', help="saved model: model.pt from 'argminn run', or a file from argminn_nb.models.save_model")
+    r.add_argument('fasta', help='FASTA of the sequences to read the model on; one length for all records (or --crop)')
+    r.add_argument('--out', default='argminn_out/interpret', help='output folder (default argminn_out/interpret)')
+    r.add_argument('--labels', default=None, help='TSV of record name and 0/1 label (default: positives are the '
+                                                  "sequences the model calls positive)")
+    r.add_argument('--motifs', default=None, help='MEME file of known motifs to match the filters against '
+                                                  '(default: JASPAR 2024 CORE vertebrates, bundled)')
+    r.add_argument('--crop', type=_positive_int, default=None, help='centre-crop every record to this length first')
+    r.add_argument('--n-trace', type=_positive_int, default=512, help='positives to trace instances in (default 512)')
+    r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
+    r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default: PyTorch\'s choice)')
+    r.add_argument('--force', action='store_true', help='write into a non-empty --out')
+    r.set_defaults(func=cmd_interpret)
+
 # %% ../nbs/api/13_cli.ipynb #01d508b8
 def _threads(s: str):
     "'auto' or a positive number of threads."
@@ -148,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser('datasets', help='list the built-in simulated datasets')
     d.set_defaults(func=cmd_datasets)
     _add_run_parser(sub)
+    _add_interpret_parser(sub)
     return p
 
 

@@ -18,7 +18,7 @@ from .core import as_rng, to_numpy
 # %% auto #0
 __all__ = ['ALPHABET', 'IUPAC_AMBIGUOUS', 'encode_codes', 'codes_to_one_hot', 'one_hot_encode', 'check_one_hot', 'decode',
            'reverse_complement', 'gc_content', 'random_codes', 'random_sequences', 'dinucleotide_shuffle',
-           'dinucleotide_counts', 'write_fasta', 'read_fasta']
+           'dinucleotide_counts', 'write_fasta', 'read_fasta', 'fasta_one_hot', 'read_labels']
 
 # %% ../nbs/api/01_dna.ipynb #9fe0f29d
 ALPHABET = 'ACGT'
@@ -377,3 +377,42 @@ def _fasta_line(path: Path, offset: int, pos: int, line_bases: int) -> int:
     "1-based line number of base `pos` of a record whose sequence starts at byte `offset`."
     with open(path, 'rb') as f: before = f.read(offset).count(b'\n')
     return before + 1 + pos // max(int(line_bases), 1)
+
+# %% ../nbs/api/01_dna.ipynb #fo000002
+def fasta_one_hot(path: str | os.PathLike, # FASTA file
+                  crop: int | None = None, # centre-crop every record to this length first (None: use them as they are)
+                  min_length: int = 1, # shortest length allowed (e.g. a model's filter width)
+                  ) -> tuple[list[str], np.ndarray]:
+    "Record names and one-hot sequences `(N, 4, L)` float32 of a FASTA file whose records have one length."
+    recs = read_fasta(path)
+    names, seqs = list(recs), list(recs.values())
+    if crop is not None:
+        crop = int(crop)
+        if crop < 1: raise ValueError(f"crop must be a positive length, got {crop}")
+        short = next((n for n, s in zip(names, seqs) if len(s) < crop), None)
+        if short is not None: raise ValueError(f"{path}: record {short!r} has {len(recs[short])} bp, fewer than crop={crop}")
+        seqs = [s[(len(s) - crop) // 2:(len(s) - crop) // 2 + crop] for s in seqs]
+    L = len(seqs[0])
+    odd = next((i for i, s in enumerate(seqs) if len(s) != L), None)
+    if odd is not None:
+        raise ValueError(f"{path}: records must all have one length; {names[odd]!r} has {len(seqs[odd])} bp, "
+                         f"{names[0]!r} has {L} (centre-crop them to one length with crop=)")
+    if L < min_length: raise ValueError(f"{path}: sequences of {L} bp are shorter than the {min_length} bp needed")
+    return names, one_hot_encode(seqs)
+
+def read_labels(path: str | os.PathLike, # TSV: record name, then 0 or 1 (a header line is allowed)
+                names: Sequence[str], # the records that need a label, in order
+                ) -> np.ndarray:
+    "Labels `(N,)` float32 for `names` from a name → 0/1 TSV; a missing name or a label other than 0/1 is an error naming it."
+    import pandas as pd
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"labels file not found: {path}")
+    df = pd.read_csv(path, sep='\t', header=None, dtype=str, comment='#').dropna(how='all')
+    if df.shape[1] < 2: raise ValueError(f"{path}: expected two tab-separated columns (name, label), got {df.shape[1]}")
+    if not df.iloc[0, 1].strip() in ('0', '1'): df = df.iloc[1:]                  # a header line
+    lab = dict(zip(df.iloc[:, 0].str.strip(), df.iloc[:, 1].str.strip()))
+    missing = next((n for n in names if n not in lab), None)
+    if missing is not None: raise ValueError(f"{path}: no label for record {missing!r}")
+    bad = next((n for n in names if lab[n] not in ('0', '1')), None)
+    if bad is not None: raise ValueError(f"{path}: the label of {bad!r} is {lab[bad]!r}; expected 0 or 1")
+    return np.array([float(lab[n]) for n in names], dtype=np.float32)
