@@ -137,7 +137,9 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                             dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=None, data_seed=data_seed,
                                  peaks=str(peaks) if isinstance(peaks, (str, os.PathLike)) else None,
                                  genome=str(genome) if isinstance(genome, (str, os.PathLike)) else None,
-                                 n_val=len(splits.val), n_test=len(splits.test)), fit_kwargs, model_options)
+                                 n_val=len(splits.val), n_test=len(splits.test), window=int(splits.train.window),
+                                 chromosomes={k: list(v) for k, v in splits.train.splits.items() if k != 'all'}),
+                            fit_kwargs, model_options)
 
 # %% ../nbs/api/12_pipeline.ipynb #b256e12a
 def _init_worker(threads: int):

@@ -246,12 +246,24 @@ def write_run_report(out: Path, # the run's folder (figures already written ther
     seeds['val_accuracy'] = seeds.val_accuracy.map('{:.4f}'.format); seeds['val_loss'] = seeds.val_loss.map('{:.4f}'.format)
     seeds['seconds'] = seeds.seconds.map('{:.0f}'.format)
     source = 'simulated' if m.get('source', 'simulation') == 'simulation' else 'ChIP-seq peaks'
+    if source == 'simulated':
+        data_line = (f"- {s['epochs']} epochs × {s['batches_per_epoch']} batches of {s['batch_size']} ({s['batch_size'] // 2} "
+                     f"simulated sequences + their reverse complements), Adam lr 1e-3; validation and test sets of "
+                     f"{s['eval_batches']} batches each.")
+    else:
+        ch = s.get('chromosomes') or {}
+        per = s['batch_size'] // 4
+        bpe = s['batches_per_epoch'] if s['batches_per_epoch'] is not None else 'one pass over the training peaks of'
+        data_line = (f"- {s['epochs']} epochs × {bpe} batches of {s['batch_size']} ({per} windows on a peak + {per} random "
+                     f"genome windows, each with its reverse complement), Adam lr 1e-3; {s.get('window', 500)} bp windows.\n"
+                     f"- Peaks `{s.get('peaks')}` on genome `{s.get('genome')}`; chromosomes: training "
+                     f"{len(ch.get('train', []))} ({', '.join(ch.get('train', [])[:6])}{', ...' if len(ch.get('train', [])) > 6 else ''}), "
+                     f"validation {', '.join(ch.get('val', [])) or '?'} ({s['n_val']} windows), "
+                     f"test {', '.join(ch.get('test', [])) or '?'} ({s['n_test']} windows); positives and negatives balanced.")
     lines = [f"# {m['model']} on {source} `{m['dataset']}`", '',
              f"Test accuracy **{100 * t['accuracy']:.1f}%**{paper}; AUROC {t['auroc']:.3f}; "
              f"binary cross-entropy {t['loss']:.3f}; {t['n']} test sequences (reverse complements included).", '',
-             '## Settings', '',
-             f"- {s['epochs']} epochs × {s['batches_per_epoch']} batches of {s['batch_size']} (64 simulated sequences + "
-             f"their reverse complements), Adam lr 1e-3; validation and test sets of {s['eval_batches']} batches each.",
+             '## Settings', '', data_line,
              f"- Seeds {s['seeds']}; selected by validation accuracy: seed {m['selected_seed']} "
              f"(best epoch {m['best_epoch']}, {m['epochs_run']} epochs run{', early stop' if m['stopped_early'] else ''}).",
              ]
