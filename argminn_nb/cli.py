@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -63,6 +64,12 @@ def cmd_run(args) -> int:
     from argminn_nb.pipeline import run_pipeline
     if args.peaks is not None and args.dataset is not None:
         raise ValueError("give either --dataset or --peaks/--genome, not both")
+    genome = args.genome
+    if genome is not None and not Path(genome).exists() and re.fullmatch(r'[a-z][a-zA-Z]*\d+', genome):
+        from argminn_nb.downloads import default_cache_dir, ucsc_genome    # a UCSC assembly name: fetched once, cached
+        if not args.quiet: print(f"genome {genome}: UCSC assembly, fetched into {default_cache_dir() / 'genomes'} "
+                                 f"(checked against UCSC's MD5) unless already there")
+        genome = str(ucsc_genome(genome, verbose=not args.quiet))
     if args.threads == 'auto':
         busy = busy_cores()
         torch.set_num_threads(default_threads(busy))
@@ -72,7 +79,7 @@ def cmd_run(args) -> int:
     else: torch.set_num_threads(args.threads)
     res = run_pipeline(dataset=args.dataset, model=args.model, epochs=args.epochs, batches_per_epoch=args.batches_per_epoch,
                        seeds=args.seeds, device=args.device, out=args.out, random_state=args.seed,
-                       verbose=not args.quiet, peaks=args.peaks, genome=args.genome, interpret=not args.no_interpret,
+                       verbose=not args.quiet, peaks=args.peaks, genome=genome, interpret=not args.no_interpret,
                        force=args.force, resume=args.resume, on_missing_chrom='skip' if args.skip_missing_chroms else 'raise')
     t = res.metrics['test']
     print(f"{res.metrics['model']} on {res.metrics['dataset']}: test accuracy {100 * t['accuracy']:.1f}% "
@@ -87,7 +94,8 @@ def _add_run_parser(sub):
                                    'training curves, filter logos, interpretation/ and report.md to --out.')
     r.add_argument('--dataset', default=None, help="simulated dataset (default spi1; see 'argminn datasets')")
     r.add_argument('--peaks', default=None, help='narrowPeak/BED file of ChIP-seq peaks (with --genome) instead of a simulation')
-    r.add_argument('--genome', default=None, help='genome FASTA for --peaks')
+    r.add_argument('--genome', default=None, help='genome for --peaks: a FASTA file, or a UCSC assembly name (hg38, mm10, ...) '
+                                                  'downloaded once into the cache ($ARGMINN_CACHE, default ~/.cache/argminn_nb)')
     r.add_argument('--model', choices=('argminn', 'cnn'), default='argminn', help='model (default argminn)')
     r.add_argument('--epochs', type=_positive_int, default=None, help='epochs (default: 40)')
     r.add_argument('--batches-per-epoch', type=_positive_int, default=None, help='training batches of 128 per epoch (default: 100)')

@@ -506,3 +506,26 @@ def test_vierstra_footprints(tmp_path, mini):
     assert p == tmp_path / 'footprints' / 'footprints.bed.gz'
     assert len(read_footprints(p)) == len(read_footprints(mini.footprints))
     assert D.VIERSTRA_FOOTPRINTS_URL.startswith('https://') and D.VIERSTRA_FOOTPRINTS_URL.endswith('.bed.gz')
+
+
+def test_run_fetches_a_ucsc_genome_by_name(tmp_path, mini, monkeypatch):
+    "`argminn run --peaks P --genome NAME` downloads the assembly through the cache (a local server stands in for UCSC)."
+    from argminn_nb.cli import main
+    gz = tmp_path / 'srv' / 'hgTest1.fa.gz'; gz.parent.mkdir()
+    gz.write_bytes(gzip.compress(mini.fasta.read_bytes()))
+    served = []
+    def server(url, timeout=None):
+        served.append(url)
+        if url.endswith('md5sum.txt'): return io.BytesIO(f'{file_checksum(gz)}  hgTest1.fa.gz\n'.encode())
+        assert url == 'https://hgdownload.soe.ucsc.edu/goldenPath/hgTest1/bigZips/hgTest1.fa.gz', url
+        return open(gz, 'rb')
+    monkeypatch.setattr(D, '_urlopen', server)
+    monkeypatch.setenv('ARGMINN_CACHE', str(tmp_path / 'cache'))
+    args = ['run', '--peaks', str(mini.peaks['CTCF']), '--genome', 'hgTest1', '--epochs', '1', '--batches-per-epoch', '1',
+            '--seeds', '0', '--no-interpret', '-q', '--threads', '1', '--device', 'cpu']
+    assert main(args + ['--out', str(tmp_path / 'o1')]) == 0
+    fa = tmp_path / 'cache' / 'genomes' / 'hgTest1.fa'
+    assert fa.read_bytes() == mini.fasta.read_bytes() and len(served) == 2
+    assert main(args + ['--out', str(tmp_path / 'o2')]) == 0 and len(served) == 2          # cached: no second download
+    assert json.loads((tmp_path / 'o2' / 'metrics.json').read_text())['settings']['genome'] == str(fa)
+    assert main(args[:4] + ['no_such_genome.fa'] + args[5:] + ['--out', str(tmp_path / 'o3')]) == 2   # a missing file is not a name
