@@ -145,7 +145,7 @@ def cmd_interpret(args) -> int:
     pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(out / 'predictions.tsv', sep='\t', index=False)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='tomtom was given')   # a handful of --motifs: p-values approximate
-        rep = interpretation_report(model, (X, y), out, motifs=motifs, n_trace=args.n_trace)
+        rep = interpretation_report(model, (X, y), out, motifs=motifs, n_trace=args.n_trace, seq_names=names)
     m = rep.metrics
     traced = len(rep.tables['traced_instances']) if 'traced_instances' in rep.tables else None
     print(f"{len(names)} sequences ({int(y.sum())} positive: {source}); {m['n_filters'] - m['n_dead_filters']} of "

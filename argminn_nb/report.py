@@ -75,6 +75,27 @@ def _save_fig(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
     return path
 
+def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, names=None) -> dict:
+    "instances.tsv and instances.bed of traced hits: one sequence index (`data_index`), the strand of the filter's best "
+    "match, and the matched bases read on that strand."
+    from argminn_nb.dna import decode, reverse_complement
+    if names is not None and len(names) != len(X): raise ValueError(f"got {len(names)} names for {len(X)} sequences")
+    by_f = table.set_index('filter')
+    idx = hits['data_index'].to_numpy(np.int64)
+    strand = [by_f.strand.get(f, '') if by_f.best_match.get(f, '') else '.' for f in hits['filter']]
+    strand = [s if s in ('+', '-') else '.' for s in strand]
+    bases = [decode(X[i:i + 1, :, s:e])[0] for i, s, e in zip(idx, hits.start, hits.end)]
+    bases = [reverse_complement(b) if st == '-' else b for b, st in zip(bases, strand)]
+    match = [by_f.best_match.get(f, '') or f'filter_{f}' for f in hits['filter']]
+    seq = [names[i] if names is not None else f'seq{i}' for i in idx]
+    tsv = pd.DataFrame({'sequence': seq, 'start': hits.start.to_numpy(), 'end': hits.end.to_numpy(), 'strand': strand,
+                        'filter': hits['filter'].to_numpy(), 'match': match, 'attention': hits.score.to_numpy(),
+                        'activation': hits.activation.to_numpy(), 'bases': bases})
+    tsv.to_csv(out / 'instances.tsv', sep='\t', index=False)
+    bed = tsv[['sequence', 'start', 'end', 'match']].assign(score=np.round(1000 * tsv.attention).astype(int), strand=tsv.strand)
+    bed.to_csv(out / 'instances.bed', sep='\t', index=False, header=False)
+    return {'instances_tsv': out / 'instances.tsv', 'instances_bed': out / 'instances.bed'}
+
 def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with a `scanner`; tracing needs ARGMINN)
                           data, # SimData, or (X, y) / (X, y, instances) with `motifs`
                           out_dir, # folder for figures, tables and the Markdown section
@@ -88,6 +109,7 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                           random_state=0, # choice of example sequences
                           link_prefix: str = '', # prefix of figure links in the Markdown (e.g. 'interpretation/')
                           attention_threshold: float = 0.9, # attention weight that calls an instance (paper: 0.9)
+                          seq_names: Sequence[str] | None = None, # record names of the sequences, for instances.bed/.tsv (default seq0, seq1, ...)
                           ) -> InterpretationReport:
     "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
     import matplotlib.pyplot as plt
@@ -218,6 +240,9 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                            f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
             md += [f"![spacing {a}-{b}]({link_prefix}spacing_{a}_{b}.png)", '']
     rep.tables['traced_instances'] = hits
+    rep.files.update(_write_instances(hits, X, t, out, seq_names))
+    md += [f"Traced instances for other tools: `{link_prefix}instances.bed` (BED6: sequence, start, end, motif, "
+           f"1000 × attention, strand) and `{link_prefix}instances.tsv` (also the filter, activation and the matched bases).", '']
     # examples
     rng = as_rng(random_state)
     counts = hits.groupby('seq')['filter'].nunique()
