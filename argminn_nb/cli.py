@@ -57,10 +57,21 @@ def _seed_list(s: str) -> tuple[int, ...]:
     if not seeds: raise argparse.ArgumentTypeError("expected at least one seed")
     return seeds
 
-def cmd_run(args) -> int:
-    "Train, test, read the model and write the output folder."
+def _set_threads(threads, # 'auto' or a number of threads (from `--threads`)
+                 quiet: bool = False, # say nothing about the choice
+                 ):
+    "Set PyTorch's CPU threads: a number as given, or 'auto': the cores other processes leave free (measured now)."
     import torch
     from argminn_nb.core import available_cores, busy_cores, default_threads
+    if threads != 'auto': torch.set_num_threads(threads); return
+    busy = busy_cores()
+    torch.set_num_threads(default_threads(busy))
+    if not quiet:
+        print(f"{torch.get_num_threads()} PyTorch thread(s): {available_cores()} core(s), {busy:.1f} busy with other "
+              f"processes (set --threads to choose)")
+
+def cmd_run(args) -> int:
+    "Train, test, read the model and write the output folder."
     from argminn_nb.pipeline import run_pipeline
     if args.peaks is not None and args.dataset is not None:
         raise ValueError("give either --dataset or --peaks/--genome, not both")
@@ -70,13 +81,7 @@ def cmd_run(args) -> int:
         if not args.quiet: print(f"genome {genome}: UCSC assembly, fetched into {default_cache_dir() / 'genomes'} "
                                  f"(checked against UCSC's MD5) unless already there")
         genome = str(ucsc_genome(genome, verbose=not args.quiet))
-    if args.threads == 'auto':
-        busy = busy_cores()
-        torch.set_num_threads(default_threads(busy))
-        if not args.quiet:
-            print(f"{torch.get_num_threads()} PyTorch thread(s): {available_cores()} core(s), {busy:.1f} busy with other "
-                  f"processes (set --threads to choose)")
-    else: torch.set_num_threads(args.threads)
+    _set_threads(args.threads, args.quiet)
     res = run_pipeline(dataset=args.dataset, model=args.model, epochs=args.epochs, batches_per_epoch=args.batches_per_epoch,
                        seeds=args.seeds, device=args.device, out=args.out, random_state=args.seed,
                        verbose=not args.quiet, peaks=args.peaks, genome=genome, interpret=not args.no_interpret,
@@ -122,13 +127,12 @@ def cmd_interpret(args) -> int:
     "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
     import numpy as np
     import pandas as pd
-    import torch
     from argminn_nb.dna import fasta_one_hot, read_labels
     from argminn_nb.models import load_model
     from argminn_nb.motifs import jaspar_motifs, read_meme
     from argminn_nb.report import interpretation_report
     from argminn_nb.train import predict
-    if args.threads != 'auto': torch.set_num_threads(args.threads)
+    _set_threads(args.threads, quiet=True)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force")
@@ -169,7 +173,8 @@ def _add_interpret_parser(sub):
     r.add_argument('--crop', type=_positive_int, default=None, help='centre-crop every record to this length first')
     r.add_argument('--n-trace', type=_positive_int, default=512, help='positives to trace instances in (default 512)')
     r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
-    r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default: PyTorch\'s choice)')
+    r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto: the cores not kept '
+                                                                    'busy by other processes, as for run)')
     r.add_argument('--force', action='store_true', help='write into a non-empty --out')
     r.set_defaults(func=cmd_interpret)
 

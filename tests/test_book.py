@@ -11,20 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / 'book'
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((BOOK / '_toc.yml').read_text())
-    files = [toc['root']]
-    for part in toc.get('parts', []):
-        for ch in part.get('chapters', []):
-            files.append(ch['file'])
-            files += [s['file'] for s in ch.get('sections', [])]
-    return files
+sys.path.insert(0, str(BOOK))
+from prepare import toc_files  # noqa: E402  (the chapters, as the book's pre-build step reads them)
 
 
 def notebook_figures(nb_path: Path) -> int:
@@ -130,7 +121,6 @@ def test_launch_buttons_open_the_real_notebook(html_dir):
 
 def test_prepare_classifies_cells():
     "The pre-build step on a hand-made notebook: directives, imports and checks go, examples and prose stay."
-    sys.path.insert(0, str(BOOK))
     import prepare
     code = lambda s, outputs=(): {'cell_type': 'code', 'id': 'x', 'metadata': {}, 'source': s, 'outputs': list(outputs),
                                   'execution_count': None}
