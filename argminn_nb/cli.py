@@ -70,11 +70,31 @@ def _set_threads(threads, # 'auto' or a number of threads (from `--threads`)
         print(f"{torch.get_num_threads()} PyTorch thread(s): {available_cores()} core(s), {busy:.1f} busy with other "
               f"processes (set --threads to choose)")
 
+def _chrom_list(s: str) -> tuple[str, ...]:
+    "'chr8,chr10' -> ('chr8', 'chr10')"
+    chroms = tuple(c.strip() for c in s.split(',') if c.strip())
+    if not chroms: raise argparse.ArgumentTypeError("expected comma-separated chromosome names, e.g. chr8,chr10")
+    return chroms
+
+def _split_kwargs(args) -> dict:
+    "Hold-out options of `run` for the data source in use."
+    kw = {k: getattr(args, k) for k in ('val_chroms', 'test_chroms') if getattr(args, k) is not None}
+    if args.fasta is not None and args.split != 'auto': kw['how'] = args.split
+    elif args.split != 'auto': raise ValueError("--split goes with --fasta (peaks are always held out by chromosome)")
+    if kw and args.fasta is None and args.peaks is None:
+        raise ValueError("--val-chroms / --test-chroms go with --peaks or --fasta")
+    return kw
+
 def cmd_run(args) -> int:
     "Train, test, read the model and write the output folder."
     from argminn_nb.pipeline import run_pipeline
-    if args.peaks is not None and args.dataset is not None:
-        raise ValueError("give either --dataset or --peaks/--genome, not both")
+    given = [f for f, v in (('--dataset', args.dataset), ('--peaks', args.peaks), ('--fasta', args.fasta)) if v is not None]
+    if len(given) > 1: raise ValueError(f"give one source of data, not {' and '.join(given)}")
+    if args.fasta is None:
+        extra = [f for f, v in (('--negatives', args.negatives), ('--labels', args.labels), ('--crop', args.crop)) if v is not None]
+        if extra: raise ValueError(f"{', '.join(extra)} go(es) with --fasta")
+    elif (args.negatives is None) == (args.labels is None):
+        raise ValueError("--fasta needs --negatives NEG.fa or --labels LABELS.tsv (exactly one of the two)")
     genome = args.genome
     if genome is not None and not Path(genome).exists() and re.fullmatch(r'[a-z][a-zA-Z]*\d+', genome):
         from argminn_nb.downloads import default_cache_dir, ucsc_genome    # a UCSC assembly name: fetched once, cached
@@ -85,7 +105,9 @@ def cmd_run(args) -> int:
     res = run_pipeline(dataset=args.dataset, model=args.model, epochs=args.epochs, batches_per_epoch=args.batches_per_epoch,
                        seeds=args.seeds, device=args.device, out=args.out, random_state=args.seed,
                        verbose=not args.quiet, peaks=args.peaks, genome=genome, interpret=not args.no_interpret,
-                       force=args.force, resume=args.resume, on_missing_chrom='skip' if args.skip_missing_chroms else 'raise')
+                       force=args.force, resume=args.resume, on_missing_chrom='skip' if args.skip_missing_chroms else 'raise',
+                       fasta=args.fasta, negatives=args.negatives, labels=args.labels, crop=args.crop,
+                       split_kwargs=_split_kwargs(args))
     t = res.metrics['test']
     print(f"{res.metrics['model']} on {res.metrics['dataset']}: test accuracy {100 * t['accuracy']:.1f}% "
           f"(AUROC {t['auroc']:.3f}, {t['n']} sequences)")
@@ -94,16 +116,32 @@ def cmd_run(args) -> int:
 
 def _add_run_parser(sub):
     r = sub.add_parser('run', help='main job: train ARGMINN (or the CNN), test it, read motifs and instances, write a report',
-                       description='Train on a simulated dataset (default spi1) or on ChIP-seq peaks, evaluate on the test set, '
+                       description='Train on a simulated dataset (default spi1), on ChIP-seq peaks (--peaks + --genome) or on '
+                                   'your own sequences (--fasta + --negatives or --labels), evaluate on the test set, '
                                    'read motifs and instances out of the model, and write model.pt, metrics.json, '
                                    'training curves, filter logos, interpretation/ and report.md to --out.')
     r.add_argument('--dataset', default=None, help="simulated dataset (default spi1; see 'argminn datasets')")
     r.add_argument('--peaks', default=None, help='narrowPeak/BED file of ChIP-seq peaks (with --genome) instead of a simulation')
     r.add_argument('--genome', default=None, help='genome for --peaks: a FASTA file, or a UCSC assembly name (hg38, mm10, ...) '
                                                   'downloaded once into the cache ($ARGMINN_CACHE, default ~/.cache/argminn_nb)')
+    r.add_argument('--fasta', default=None, help='FASTA of your own sequences, all of one length (or --crop): the positives '
+                                                 'with --negatives, or every sequence with --labels. Records named '
+                                                 'chrom:start-end (as bedtools getfasta or samtools faidx write them) are '
+                                                 'held out by chromosome, others by a seeded random 80/10/10 split')
+    r.add_argument('--negatives', default=None, help='FASTA of negative (unbound) sequences, for --fasta')
+    r.add_argument('--labels', default=None, help='for --fasta: TSV of record name and label 0/1, one line per record (a '
+                                                  'header line is allowed; argminn simulate writes one)')
+    r.add_argument('--crop', type=_positive_int, default=None, help='for --fasta: centre-crop every record to this length')
+    r.add_argument('--split', choices=('auto', 'chrom', 'random'), default='auto',
+                   help='hold-out for --fasta: by chromosome, random (80/10/10 within each class), or auto (default): '
+                        'by chromosome when every record is named chrom:start-end')
+    r.add_argument('--val-chroms', type=_chrom_list, default=None, help='validation chromosomes for --peaks / --fasta '
+                                                                        '(default chr8,chr10)')
+    r.add_argument('--test-chroms', type=_chrom_list, default=None, help='test chromosomes for --peaks / --fasta (default chr1)')
     r.add_argument('--model', choices=('argminn', 'cnn'), default='argminn', help='model (default argminn)')
     r.add_argument('--epochs', type=_positive_int, default=None, help='epochs (default: 40)')
-    r.add_argument('--batches-per-epoch', type=_positive_int, default=None, help='training batches of 128 per epoch (default: 100)')
+    r.add_argument('--batches-per-epoch', type=_positive_int, default=None, help='training batches of 128 per epoch (default: '
+                                                                                 '100; with --fasta, one pass over the training sequences)')
     r.add_argument('--seeds', type=_seed_list, default=None, help='model seeds, comma-separated; the best on validation is kept '
                                                                   '(default: 0 on CPU, 0,1,2 on GPU)')
     r.add_argument('--device', default=None, help="'cpu', 'cuda', 'cuda:1' (default: CUDA if available)")

@@ -379,12 +379,15 @@ def _fasta_line(path: Path, offset: int, pos: int, line_bases: int) -> int:
     return before + 1 + pos // max(int(line_bases), 1)
 
 # %% ../nbs/api/01_dna.ipynb #fo000002
-def fasta_one_hot(path: str | os.PathLike, # FASTA file
+def fasta_one_hot(path, # FASTA file, or its records as `read_fasta` returns them ({name: sequence})
                   crop: int | None = None, # centre-crop every record to this length first (None: use them as they are)
                   min_length: int = 1, # shortest length allowed (e.g. a model's filter width)
+                  source=None, # the file named in errors when `path` is records already read (default: 'records')
                   ) -> tuple[list[str], np.ndarray]:
     "Record names and one-hot sequences `(N, 4, L)` float32 of a FASTA file whose records have one length."
-    recs = read_fasta(path)
+    recs = path if isinstance(path, dict) else read_fasta(path)
+    path = path if source is None and not isinstance(path, dict) else (source or 'records')
+    if not recs: raise ValueError(f"{path}: no FASTA records")
     names, seqs = list(recs), list(recs.values())
     if crop is not None:
         crop = int(crop)

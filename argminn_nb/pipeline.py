@@ -28,8 +28,8 @@ from .train import Metrics, SeedsResult, evaluate, plot_history, train_seeds
 
 # %% auto #0
 __all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'schedules_for', 'TrainingRun', 'train_on_simulation', 'train_on_peaks',
-           'run_jobs', 'batch_stat_accuracy', 'run_summary', 'run_records', 'filter_logo_figure', 'PipelineResult',
-           'run_pipeline']
+           'train_on_fasta', 'run_jobs', 'batch_stat_accuracy', 'run_summary', 'run_records', 'filter_logo_figure',
+           'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/api/12_pipeline.ipynb #d0f4ab75
 def schedules_for(epochs: int, # total epochs
@@ -140,6 +140,48 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                                  n_val=len(splits.val), n_test=len(splits.test), window=int(splits.train.window),
                                  chromosomes={k: list(v) for k, v in splits.train.splits.items() if k != 'all'}),
                             fit_kwargs, model_options)
+
+def train_on_fasta(fasta, # FASTA of sequences: the positives with `negatives`, or every sequence with `labels`
+                   negatives=None, # FASTA of negative sequences
+                   labels=None, # TSV of record name and 0/1 label, for every record of `fasta`
+                   model: str = 'argminn', # 'argminn' or 'cnn'
+                   epochs: int = 40, # epochs (paper: 40)
+                   batches_per_epoch: int | None = None, # training batches per epoch (None: every sequence of the larger class once)
+                   seeds: Sequence[int] = (0, 1, 2), # model seeds; the best by validation accuracy is kept
+                   reduction: str = DEFAULT_REDUCTION, # overlap-loss reduction (ARGMINN)
+                   schedules: str | tuple = 'default', # λ schedules, see `schedules_for`
+                   warmup_until_auroc: float | None = 0.7, # as in `train_on_simulation`
+                   data_seed: int = 0, # seed of the random split (when there is one) and of the batch order
+                   crop: int | None = None, # centre-crop every record to this length first
+                   split_kwargs: dict | None = None, # `sequences.split_sequences` options: how ('auto', 'chrom', 'random'), val_chroms, test_chroms, fractions
+                   checkpoint_dir=None, # if given: checkpoints in checkpoint_dir/seed_<s>
+                   resume: bool = False, # pick up finished/interrupted runs from checkpoint_dir
+                   device=None, # None: CUDA if available, else CPU
+                   verbose: bool = True, # progress bars and per-seed lines
+                   name: str | None = None, # name in the report (default: the FASTA file's name)
+                   model_options: dict | None = None, # constructor arguments of the model
+                   **fit_kwargs, # more arguments for `fit`
+                   ) -> TrainingRun:
+    "As `train_on_simulation`, on a user's FASTA: positives + negatives, or sequences + labels; held out by chromosome when the records are named chrom:start-end, else at random."
+    from argminn_nb.sequences import make_sequence_splits, read_sequences
+    if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    width = getattr(make_model(model, **(model_options or {})), 'filter_width', 1)
+    data = read_sequences(fasta, negatives, labels, crop=crop, min_length=width)
+    splits = make_sequence_splits(data, batches_per_epoch=batches_per_epoch, random_state=data_seed, **(split_kwargs or {}))
+    if verbose: print(f"{data}; {splits.split.description}")
+    sp = splits.split
+    counts = {k: dict(positive=int(data.y[getattr(sp, k)].sum()), negative=int((data.y[getattr(sp, k)] == 0).sum()))
+              for k in ('train', 'val', 'test')}
+    chroms = ({k: sorted(set(data.coords.chrom.to_numpy()[getattr(sp, k)])) for k in ('train', 'val', 'test')}
+              if sp.how == 'chrom' else None)
+    return _train_on_splits(name or Path(fasta).name, splits, model, epochs, seeds, reduction, schedules, warmup_until_auroc,
+                            checkpoint_dir, resume, device, verbose,
+                            dict(batches_per_epoch=len(splits.train), batch_size=128, eval_batches=None, data_seed=data_seed,
+                                 sources=data.sources, crop=crop, seq_len=int(data.X.shape[-1]), split=sp.how,
+                                 split_description=sp.description, coordinates=data.note, genomic=data.genomic,
+                                 counts=counts, chromosomes=chroms, n_val=len(splits.val), n_test=len(splits.test)),
+                            fit_kwargs, model_options)
+
 
 # %% ../nbs/api/12_pipeline.ipynb #b256e12a
 def _init_worker(threads: int):
@@ -393,27 +435,43 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  force: bool = False, # replace an existing non-empty `out` (one written by this function)
                  resume: bool = False, # continue an interrupted run from its per-epoch checkpoints
                  on_missing_chrom: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' or 'skip'
+                 fasta=None, # FASTA of a user's sequences: the positives with `negatives`, or all of them with `labels`
+                 negatives=None, # FASTA of negative sequences (with `fasta`)
+                 labels=None, # TSV of record name and 0/1 label (with `fasta`)
+                 crop: int | None = None, # centre-crop the `fasta` records to this length
+                 split_kwargs: dict | None = None, # hold-out options: `sequences.split_sequences` for `fasta` (how, val_chroms, test_chroms, fractions), `peaks.PeakLoader` for `peaks` (val_chroms, test_chroms)
                  ) -> PipelineResult:
     "Train, test, and write checkpoints, model, metrics.json, training curves, filter logos and report.md to `out`."
     if (peaks is None) != (genome is None): raise ValueError("peaks and genome go together: give both or neither")
-    if peaks is not None and dataset is not None:
-        raise ValueError("give either a simulated dataset or peaks + genome, not both")
-    if peaks is not None:
-        for what, f in (('peak file', peaks), ('genome FASTA', genome)):
-            if not Path(f).exists(): raise FileNotFoundError(f"{what} not found: {f}")
-    dataset = 'spi1' if dataset is None and peaks is None else dataset
+    if fasta is None and (negatives is not None or labels is not None or crop is not None):
+        raise ValueError("negatives, labels and crop go with fasta")
+    if sum(v is not None for v in (dataset, peaks, fasta)) > 1:
+        raise ValueError("give one source of data: a simulated dataset, peaks + genome, or fasta (+ negatives or labels), not both")
+    if fasta is not None and (negatives is None) == (labels is None):
+        raise ValueError("fasta needs its labels one way: a FASTA of negatives, or a labels TSV — exactly one of the two")
+    for what, f in (('peak file', peaks), ('genome FASTA', genome), ('FASTA file', fasta), ('negatives FASTA', negatives),
+                    ('labels file', labels)):
+        if f is not None and not Path(f).exists(): raise FileNotFoundError(f"{what} not found: {f}")
+    dataset = 'spi1' if dataset is None and peaks is None and fasta is None else dataset
     dev = get_device(device)
     size = GPU_SIZE if dev.type == 'cuda' else CPU_SIZE
     epochs = size['epochs'] if epochs is None else int(epochs)
-    batches_per_epoch = size['batches_per_epoch'] if batches_per_epoch is None else int(batches_per_epoch)
+    if batches_per_epoch is not None: batches_per_epoch = int(batches_per_epoch)
+    elif fasta is None: batches_per_epoch = size['batches_per_epoch']      # a user's sequences: one pass per epoch
     seeds = tuple(size['seeds'] if seeds is None else seeds)
     out = Path(out)
+    resolved = lambda f: None if f is None else str(Path(f).resolve())
     args = dict(dataset=dataset, model=model, epochs=epochs, batches_per_epoch=batches_per_epoch, seeds=list(seeds),
                 random_state=random_state, eval_batches=eval_batches, device_type=dev.type,
-                peaks=None if peaks is None else str(Path(peaks).resolve()), genome=None if genome is None else str(Path(genome).resolve()))
+                peaks=resolved(peaks), genome=resolved(genome))
+    if fasta is not None:
+        args.update(fasta=resolved(fasta), negatives=resolved(negatives), labels=resolved(labels), crop=crop)
+    if split_kwargs: args['split_kwargs'] = {k: list(v) if isinstance(v, tuple) else v for k, v in split_kwargs.items()}
+    data = dict(peaks=peaks, genome=genome, fasta=fasta, negatives=negatives, labels=labels, crop=crop,
+                split_kwargs=dict(split_kwargs or {}), on_missing_chrom=on_missing_chrom)
     work = _prepare_out(out, force, resume, args)      # everything is written here, and renamed to `out` at the end
     try: res = _run_into(work, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
-                         peaks, genome, interpret, on_missing_chrom)
+                         data, interpret)
     except BaseException as e:
         if any((work / 'checkpoints').glob('seed_*/last.pt')):
             print(f"{'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed'}: the checkpoints so far are in "
@@ -426,20 +484,25 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     return PipelineResult(out, res.run, res.metrics, out / 'report.md')
 
 def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
-              peaks, genome, interpret, on_missing_chrom) -> PipelineResult:
+              data: dict, interpret) -> PipelineResult:
     "The work of `run_pipeline`, written into the folder `out`."
     import matplotlib.pyplot as plt
-    what = f"simulated {dataset!r}" if peaks is None else f"peaks {Path(peaks).name} on {Path(genome).name}"
-    if verbose: print(f"training {model} on {what}: {epochs} epochs x {batches_per_epoch} batches, "
-                      f"seeds {list(seeds)}, device {dev}")
+    peaks, fasta = data['peaks'], data['fasta']
+    source = 'peaks' if peaks is not None else 'fasta' if fasta is not None else 'simulation'
+    what = (f"simulated {dataset!r}" if source == 'simulation' else f"the sequences of {Path(fasta).name}" if source == 'fasta'
+            else f"peaks {Path(peaks).name} on {Path(data['genome']).name}")
+    per_epoch = f"{batches_per_epoch} batches" if batches_per_epoch else 'one pass over the training sequences'
+    if verbose: print(f"training {model} on {what}: {epochs} epochs x {per_epoch}, seeds {list(seeds)}, device {dev}")
     t0 = time.time()
-    if peaks is None:
-        run = train_on_simulation(dataset, model, epochs, batches_per_epoch, eval_batches, seeds, device=dev,
-                                  data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True)
+    common = dict(device=dev, data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True)
+    if source == 'simulation':
+        run = train_on_simulation(dataset, model, epochs, batches_per_epoch, eval_batches, seeds, **common)
+    elif source == 'peaks':
+        run = train_on_peaks(peaks, data['genome'], model, epochs, batches_per_epoch, seeds, **common,
+                             split_kwargs=dict(data['split_kwargs'], on_missing=data['on_missing_chrom']))
     else:
-        run = train_on_peaks(peaks, genome, model, epochs, batches_per_epoch, seeds, device=dev,
-                             data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True,
-                             split_kwargs=dict(on_missing=on_missing_chrom))
+        run = train_on_fasta(fasta, data['negatives'], data['labels'], model, epochs, batches_per_epoch, seeds,
+                             crop=data['crop'], split_kwargs=data['split_kwargs'], **common)
     wall = time.time() - t0
     best = run.seeds.best
     save_model(run.model, out / 'model.pt', dataset=run.dataset, test_accuracy=run.test.accuracy)
@@ -450,9 +513,9 @@ def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, 
     fig = filter_logo_figure(run.model, run.splits.test.X, title=f'{model} first-layer filters (mean-centred weights)')
     with atomic_path(out / 'filter_logos.png') as tmp: fig.savefig(tmp, dpi=110, format='png')
     plt.close(fig)
-    paper = PAPER_TABLE_S1.get(dataset) if peaks is None else None
+    paper = PAPER_TABLE_S1.get(dataset) if source == 'simulation' else None
     paper_acc = None if paper is None else paper[MODELS.index(model)]
-    metrics = dict(dataset=run.dataset, source='simulation' if peaks is None else 'peaks', model=model,
+    metrics = dict(dataset=run.dataset, source=source, model=model,
                    test=run.test._asdict(),
                    validation=dict(accuracy=best.best_val_accuracy, loss=best.best_val_loss),
                    selected_seed=run.seeds.best_seed, best_epoch=best.best_epoch, epochs_run=len(best.history),
@@ -465,7 +528,7 @@ def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, 
     if interpret:
         t1 = time.time()
         if verbose: print("reading the model: filter PFMs, TOMTOM matches, attention-traced instances ...")
-        interp = _interpret(run, out / 'interpretation', simulated=peaks is None)
+        interp = _interpret(run, out / 'interpretation', simulated=source == 'simulation')
         metrics['interpretation'] = interp.metrics
         metrics['interpretation_seconds'] = time.time() - t1
     with atomic_path(out / 'metrics.json') as tmp: tmp.write_text(json.dumps(metrics, indent=2, default=float))

@@ -75,24 +75,47 @@ def _save_fig(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
     return path
 
-def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, names=None) -> dict:
+def _matched_bases(X, idx, start, end) -> list[str]:
+    "The bases of X[idx[i], :, start[i]:end[i]] for every i (one gather when all windows have one width)."
+    from argminn_nb.dna import decode
+    w = np.unique(end - start)
+    if len(idx) == 0: return []
+    if len(w) > 1: return [decode(X[i:i + 1, :, s:e])[0] for i, s, e in zip(idx, start, end)]
+    cols = start[:, None] + np.arange(int(w[0]))                       # (n, w)
+    return decode(np.ascontiguousarray(np.transpose(np.asarray(X)[idx[:, None], :, cols], (0, 2, 1))))
+
+def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, names=None, coords=None, genomic=True) -> dict:
     "instances.tsv and instances.bed of traced hits: one sequence index (`data_index`), the strand of the filter's best "
-    "match, and the matched bases read on that strand."
-    from argminn_nb.dna import decode, reverse_complement
+    "match, the matched bases read on that strand, and the genome's coordinates when `coords` places the sequences."
+    from argminn_nb.dna import reverse_complement
+    from argminn_nb.peaks import instances_to_genome
     if names is not None and len(names) != len(X): raise ValueError(f"got {len(names)} names for {len(X)} sequences")
+    if coords is not None and len(coords) != len(X): raise ValueError(f"got {len(coords)} coordinates for {len(X)} sequences")
     by_f = table.set_index('filter')
     idx = hits['data_index'].to_numpy(np.int64)
-    strand = [by_f.strand.get(f, '') if by_f.best_match.get(f, '') else '.' for f in hits['filter']]
-    strand = [s if s in ('+', '-') else '.' for s in strand]
-    bases = [decode(X[i:i + 1, :, s:e])[0] for i, s, e in zip(idx, hits.start, hits.end)]
-    bases = [reverse_complement(b) if st == '-' else b for b, st in zip(bases, strand)]
+    start, end = hits.start.to_numpy(np.int64), hits.end.to_numpy(np.int64)
+    strand = np.array([by_f.strand.get(f, '') if by_f.best_match.get(f, '') else '.' for f in hits['filter']], dtype=object)
+    strand[~np.isin(strand, ['+', '-'])] = '.'
+    bases = [reverse_complement(b) if st == '-' else b for b, st in zip(_matched_bases(X, idx, start, end), strand)]
     match = [by_f.best_match.get(f, '') or f'filter_{f}' for f in hits['filter']]
+    if names is None and coords is not None:
+        names = [f'{c}:{s}-{e}' + ('(rc)' if st == '-' else '') for c, s, e, st in
+                 zip(coords.chrom, coords.start, coords.end, coords.strand if 'strand' in coords else ['+'] * len(coords))]
     seq = [names[i] if names is not None else f'seq{i}' for i in idx]
-    tsv = pd.DataFrame({'sequence': seq, 'start': hits.start.to_numpy(), 'end': hits.end.to_numpy(), 'strand': strand,
+    tsv = pd.DataFrame({'sequence': seq, 'start': start, 'end': end, 'strand': strand,
                         'filter': hits['filter'].to_numpy(), 'match': match, 'attention': hits.score.to_numpy(),
                         'activation': hits.activation.to_numpy(), 'bases': bases})
-    tsv.to_csv(out / 'instances.tsv', sep='\t', index=False)
     bed = tsv[['sequence', 'start', 'end', 'match']].assign(score=np.round(1000 * tsv.attention).astype(int), strand=tsv.strand)
+    if coords is not None:                     # on the genome: a reverse-complement window flips the strand back
+        g = instances_to_genome(pd.DataFrame({'seq': idx, 'start': start, 'end': end}), coords)
+        minus = (coords['strand'].to_numpy()[idx] == '-') if 'strand' in coords else np.zeros(len(idx), bool)
+        gstrand = np.where(minus & (strand != '.'), np.where(strand == '+', '-', '+'), strand)
+        on = 'genome' if genomic else 'record'            # not genomic: positions in the FASTA record as it is in the file
+        tsv = tsv.assign(**{'chrom' if genomic else 'record': g.chrom.to_numpy(), f'{on}_start': g.gstart.to_numpy(),
+                            f'{on}_end': g.gend.to_numpy(), f'{on}_strand': gstrand})
+        bed = pd.DataFrame({'chrom': g.chrom.to_numpy(), 'start': g.gstart.to_numpy(), 'end': g.gend.to_numpy(),
+                            'match': tsv.match, 'score': bed.score, 'strand': gstrand})
+    tsv.to_csv(out / 'instances.tsv', sep='\t', index=False)
     bed.to_csv(out / 'instances.bed', sep='\t', index=False, header=False)
     return {'instances_tsv': out / 'instances.tsv', 'instances_bed': out / 'instances.bed'}
 
@@ -109,13 +132,16 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                           random_state=0, # choice of example sequences
                           link_prefix: str = '', # prefix of figure links in the Markdown (e.g. 'interpretation/')
                           attention_threshold: float = 0.9, # attention weight that calls an instance (paper: 0.9)
-                          seq_names: Sequence[str] | None = None, # record names of the sequences, for instances.bed/.tsv (default seq0, seq1, ...)
+                          seq_names: Sequence[str] | None = None, # record names of the sequences, for instances.bed/.tsv (default: `data.names`, else seq0, seq1, ...)
+                          coords: pd.DataFrame | None = None, # chrom, start, end, strand of each sequence: instances.bed on the genome (default: `data.coords`)
                           ) -> InterpretationReport:
     "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
     import matplotlib.pyplot as plt
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     X, y, inst, motifs = _unpack_data(data, motifs)
     cfg = getattr(data, 'config', None)
+    if coords is None: coords = getattr(data, 'coords', None)
+    if seq_names is None: seq_names = getattr(data, 'names', None)
     check_one_hot(X)
     if motifs is None:
         from argminn_nb.motifs import jaspar_motifs
@@ -240,9 +266,14 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                            f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
             md += [f"![spacing {a}-{b}]({link_prefix}spacing_{a}_{b}.png)", '']
     rep.tables['traced_instances'] = hits
-    rep.files.update(_write_instances(hits, X, t, out, seq_names))
-    md += [f"Traced instances for other tools: `{link_prefix}instances.bed` (BED6: sequence, start, end, motif, "
-           f"1000 × attention, strand) and `{link_prefix}instances.tsv` (also the filter, activation and the matched bases).", '']
+    genomic = coords is not None and getattr(data, 'genomic', True)
+    rep.files.update(_write_instances(hits, X, t, out, seq_names, coords, genomic))
+    where = ('chromosome, start, end on the genome' if genomic else
+             'record, start, end in the record as it is in the FASTA file' if coords is not None else 'sequence, start, end')
+    md += [f"Traced instances for other tools: `{link_prefix}instances.bed` (BED6: {where}, motif, "
+           f"1000 × attention, strand) and `{link_prefix}instances.tsv` (also the filter, activation and the matched bases"
+           + (", with positions in each sequence and on the genome" if genomic else
+              ", with positions in each sequence and in its record" if coords is not None else '') + ").", '']
     # examples
     rng = as_rng(random_state)
     counts = hits.groupby('seq')['filter'].nunique()
@@ -270,8 +301,26 @@ def write_run_report(out: Path, # the run's folder (figures already written ther
     seeds = run.seeds.table.copy()
     seeds['val_accuracy'] = seeds.val_accuracy.map('{:.4f}'.format); seeds['val_loss'] = seeds.val_loss.map('{:.4f}'.format)
     seeds['seconds'] = seeds.seconds.map('{:.0f}'.format)
-    source = 'simulated' if m.get('source', 'simulation') == 'simulation' else 'ChIP-seq peaks'
-    if source == 'simulated':
+    kind = m.get('source', 'simulation')
+    source = {'simulation': 'simulated', 'peaks': 'ChIP-seq peaks', 'fasta': 'sequences'}[kind]
+    if kind == 'fasta':
+        c = s.get('counts') or {}
+        cnt = lambda k: f"{c.get(k, {}).get('positive', '?')} positive + {c.get(k, {}).get('negative', '?')} negative"
+        ch = s.get('chromosomes') or {}
+        src = ', '.join(f"{k} `{v}`" for k, v in (s.get('sources') or {}).items())
+        per = s['batch_size'] // 4
+        where = (f"genomic, from the record names ({s.get('coordinates')})" if s.get('genomic') else
+                 f"positions within each record ({s.get('coordinates')})")
+        data_line = (f"- {s['epochs']} epochs × {s['batches_per_epoch']} batches of {s['batch_size']} ({per} positive + {per} "
+                     f"negative sequences, each with its reverse complement; an epoch shows every training sequence of the "
+                     f"larger class once), Adam lr 1e-3; {s['seq_len']} bp sequences"
+                     + (" (the records' centres)" if s.get('crop') else '') + '.\n'
+                     f"- Read from {src}; coordinates: {where}.\n"
+                     f"- Hold-out: {s.get('split_description')}.\n"
+                     f"- Training {cnt('train')} sequences" + (f" ({len(ch.get('train', []))} chromosomes)" if ch else '')
+                     + f"; validation {cnt('val')}; test {cnt('test')} (evaluated with their reverse complements: "
+                     f"{s['n_val']} and {s['n_test']} sequences).")
+    elif source == 'simulated':
         data_line = (f"- {s['epochs']} epochs × {s['batches_per_epoch']} batches of {s['batch_size']} ({s['batch_size'] // 2} "
                      f"simulated sequences + their reverse complements), Adam lr 1e-3; validation and test sets of "
                      f"{s['eval_batches']} batches each.")

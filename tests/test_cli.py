@@ -58,3 +58,58 @@ def test_run_bad_arguments_one_line_no_traceback(tmp_path):
         r = run(*args)
         assert r.returncode == 2, (args, r.stdout[-500:], r.stderr[-500:])
         assert 'Traceback' not in r.stderr and r.stderr.count('\n') == 1, (args, r.stderr)
+
+
+def test_run_on_own_fasta(tmp_path):
+    "`argminn simulate`'s FASTA and labels fed back through `argminn run --fasta --labels` (random split), tiny size."
+    r = run('simulate', 'spi1', '-n', '160', '-o', str(tmp_path / 'sim'))
+    assert r.returncode == 0, r.stderr
+    r = run('run', '--fasta', str(tmp_path / 'sim.fa'), '--labels', str(tmp_path / 'sim.labels.tsv'), '--model', 'cnn',
+            '--epochs', '1', '--out', str(tmp_path / 'own'), '--no-interpret', '-q')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('cnn on sim.fa: test accuracy') and '(AUROC' in r.stdout
+    rep = (tmp_path / 'own' / 'report.md').read_text()
+    assert rep.startswith('# cnn on sequences `sim.fa`')
+    assert 'a random split within each class (80% / 10% / 10%, seed 0)' in rep
+    assert 'test 8 positive + 8 negative' in rep
+
+
+def test_run_on_genomic_fasta_holds_out_chromosomes(tmp_path):
+    "Records named chrom:start-end: held out by chromosome, with --val-chroms / --test-chroms honoured."
+    import numpy as np
+    from argminn_nb.dna import write_fasta
+    from argminn_nb.simulate import simulate
+    d = simulate('spi1', 120, random_state=0)
+    names = [f'chr{2 + i % 4}:{1000 * i}-{1000 * i + 500}' for i in range(120)]
+    write_fasta(tmp_path / 'pos.fa', d.X[d.y == 1], [n for n, y in zip(names, d.y) if y == 1])
+    write_fasta(tmp_path / 'neg.fa', d.X[d.y == 0], [n for n, y in zip(names, d.y) if y == 0])
+    common = ['--fasta', str(tmp_path / 'pos.fa'), '--negatives', str(tmp_path / 'neg.fa'), '--model', 'cnn', '--epochs', '1',
+              '--no-interpret', '-q']
+    r = run('run', *common, '--out', str(tmp_path / 'o'))               # the default chromosomes, chr8, chr10 and chr1, are absent
+    assert r.returncode == 2 and 'the validation split has 0 positive and 0 negative' in r.stderr, r.stderr
+    assert 'the records lie on chr2, chr3, chr4, chr5: choose other --val-chroms / --test-chroms' in r.stderr, r.stderr
+    r = run('run', *common, '--val-chroms', 'chr3', '--test-chroms', 'chr4', '--out', str(tmp_path / 'o'))
+    assert r.returncode == 0, r.stderr
+    rep = (tmp_path / 'o' / 'report.md').read_text()
+    assert 'held out by chromosome: validation chr3, test chr4, training the other 2 chromosome(s)' in rep
+
+
+def test_run_fasta_bad_arguments_one_line_no_traceback(tmp_path):
+    (tmp_path / 'a.fa').write_text('>s1\nACGTACGTACGTACGT\n>s2\nACGTACGTACGTACGA\n>s3\nACGTACGTACGT\n')
+    (tmp_path / 'few.tsv').write_text('s1\t1\ns2\t0\n')
+    for args, says in ((['run', '--fasta', str(tmp_path / 'a.fa')], '--negatives NEG.fa or --labels'),
+                       (['run', '--labels', 'x.tsv'], '--labels go(es) with --fasta'),
+                       (['run', '--dataset', 'spi1', '--fasta', 'a.fa', '--labels', 'x.tsv'], 'not --dataset and --fasta'),
+                       (['run', '--fasta', str(tmp_path / 'a.fa'), '--labels', str(tmp_path / 'few.tsv'),
+                         '--out', str(tmp_path / 'o')], "'s3' has 12 bp, 's1' has 16"),
+                       (['run', '--fasta', str(tmp_path / 'a.fa'), '--labels', str(tmp_path / 'few.tsv'), '--crop', '20',
+                         '--out', str(tmp_path / 'o')], "fewer than crop=20"),
+                       (['run', '--fasta', str(tmp_path / 'a.fa'), '--labels', str(tmp_path / 'few.tsv'), '--crop', '12',
+                         '--out', str(tmp_path / 'o')], "no label for record 's3'"),
+                       (['run', '--fasta', str(tmp_path / 'a.fa'), '--labels', str(tmp_path / 'few.tsv'), '--crop', '8',
+                         '--out', str(tmp_path / 'o')], "sequences of 8 bp are shorter than the 10 bp needed"),
+                       (['run', '--split', 'random'], '--split goes with --fasta')):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stdout[-500:], r.stderr[-500:])
+        assert 'Traceback' not in r.stderr and r.stderr.count('\n') == 1, (args, r.stderr)
+        assert says in r.stderr, (args, r.stderr)
