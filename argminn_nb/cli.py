@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'build_parser', 'main']
+__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'cmd_explain', 'build_parser', 'main']
 
 # %% ../nbs/api/13_cli.ipynb #82e902b1
 def _load_dataset_arg(dataset: str):
@@ -165,34 +165,40 @@ def cmd_interpret(args) -> int:
     "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
     import numpy as np
     import pandas as pd
-    from argminn_nb.dna import fasta_one_hot, read_labels
+    from argminn_nb.dna import fasta_one_hot, read_fasta, read_labels
+    from argminn_nb.sequences import read_instances, sequence_coords
     from argminn_nb.models import load_model
     from argminn_nb.motifs import jaspar_motifs, read_meme
     from argminn_nb.report import interpretation_report
     from argminn_nb.train import predict
     _set_threads(args.threads, quiet=True)
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:          # before any work
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force")
     model = load_model(args.model, device=args.device)
     width = model.scanner.kernel_size[0] if hasattr(model, 'scanner') else 1
-    names, X = fasta_one_hot(args.fasta, crop=args.crop, min_length=width)
+    recs = read_fasta(args.fasta)
+    names, X = fasta_one_hot(recs, crop=args.crop, min_length=width, source=args.fasta)
+    coords, genomic, _ = sequence_coords(names, [len(s) for s in recs.values()], X.shape[-1])
+    inst = read_instances(args.instances, coords) if args.instances else None
     p = predict(model, X, device=args.device)
     if args.labels is not None: y, source = read_labels(args.labels, names), f'labels from {args.labels}'
     else: y, source = (p >= 0.5).astype(np.float32), "the model's own calls (probability >= 0.5)"
     if not y.any():
         raise ValueError(f"no sequence is positive ({source}): nothing to trace instances in; pass --labels to say which are")
     motifs = read_meme(args.motifs).motifs if args.motifs else jaspar_motifs('vertebrates')
-    out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(out / 'predictions.tsv', sep='\t', index=False)
-    with warnings.catch_warnings():
+    with _staged(out, args.force) as work, warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='tomtom was given')   # a handful of --motifs: p-values approximate
-        rep = interpretation_report(model, (X, y), out, motifs=motifs, n_trace=args.n_trace, seq_names=names)
+        pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(work / 'predictions.tsv', sep='\t', index=False)
+        rep = interpretation_report(model, (X, y) if inst is None else (X, y, inst), work, motifs=motifs, n_trace=args.n_trace,
+                                    seq_names=names, coords=coords if genomic else None)
     m = rep.metrics
     traced = len(rep.tables['traced_instances']) if 'traced_instances' in rep.tables else None
     print(f"{len(names)} sequences ({int(y.sum())} positive: {source}); {m['n_filters'] - m['n_dead_filters']} of "
           f"{m['n_filters']} filters live, {m['n_filters_matched']} matching a motif"
-          + (f"; {traced} instances traced" if traced is not None else '') + f" -> {out / 'interpretation.md'}")
+          + (f"; {traced} instances traced" if traced is not None else '')
+          + (f" (precision {m['precision']:.2f}, recall {m['recall']:.2f} against --instances)" if 'recall' in m else '')
+          + f" -> {out / 'interpretation.md'}")
     return 0
 
 def _add_interpret_parser(sub):
@@ -208,6 +214,9 @@ def _add_interpret_parser(sub):
                                                   "sequences the model calls positive)")
     r.add_argument('--motifs', default=None, help='MEME file of known motifs to match the filters against '
                                                   '(default: JASPAR 2024 CORE vertebrates, bundled)')
+    r.add_argument('--instances', default=None, help='BED of known motif instances (name column = motif), on the records '
+                                                     "(chrom = record name, as 'argminn simulate' writes them) or on the genome: "
+                                                     'precision and recall of the traced instances')
     r.add_argument('--crop', type=_positive_int, default=None, help='centre-crop every record to this length first')
     r.add_argument('--n-trace', type=_positive_int, default=512, help='positives to trace instances in (default 512)')
     r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
@@ -215,6 +224,87 @@ def _add_interpret_parser(sub):
                                                                     'busy by other processes, as for run)')
     r.add_argument('--force', action='store_true', help='write into a non-empty --out')
     r.set_defaults(func=cmd_interpret)
+
+# %% ../nbs/api/13_cli.ipynb #xp000002
+class _staged:
+    "Write an output folder as <out>.partial and rename it to <out> only when complete (a failure leaves nothing half-written at <out>)."
+    def __init__(self, out, force: bool):
+        self.out = Path(out)
+        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())) and not force:
+            raise FileExistsError(f"{self.out} exists and is not empty; choose another --out or pass --force")
+        self.work = self.out.with_name(self.out.name + '.partial')
+    def __enter__(self) -> Path:
+        import shutil
+        if self.work.exists(): shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        return self.work
+    def __exit__(self, typ, *exc):
+        import shutil
+        if typ is not None: shutil.rmtree(self.work, ignore_errors=True); return False
+        if self.out.exists(): shutil.rmtree(self.out) if self.out.is_dir() else self.out.unlink()
+        os.replace(self.work, self.out)
+        return False
+
+def cmd_explain(args) -> int:
+    "Fit an s-MEM and an n-MEM on a saved model, explain the sequences of a FASTA file and write regions, masks and the logic to --out."
+    from argminn_nb.dna import read_fasta, fasta_one_hot
+    from argminn_nb.models import load_model
+    from argminn_nb.report import explanation_report
+    from argminn_nb.sequences import read_instances, sequence_coords
+    _set_threads(args.threads, quiet=True)
+    t0 = time.time()
+    model = load_model(args.model, device=args.device)
+    recs = read_fasta(args.fasta)
+    names, X = fasta_one_hot(recs, crop=args.crop, min_length=getattr(model, 'filter_width', 1), source=args.fasta)
+    coords, genomic, note = sequence_coords(names, [len(s) for s in recs.values()], X.shape[-1])
+    inst = read_instances(args.instances, coords) if args.instances else None
+    if not args.quiet:
+        print(f"{len(names)} sequences of {X.shape[-1]} bp from {args.fasta} ({'genomic coordinates: ' if genomic else ''}{note})"
+              + (f"; {len(inst)} known instances of {', '.join(sorted(set(inst.motif)))}" if inst is not None else ''), flush=True)
+    with _staged(args.out, args.force) as work:
+        rep = explanation_report(model, X, work, names=names, coords=coords, genomic=genomic, instances=inst, epochs=args.epochs,
+                                 s_lambda1=args.s_lambda1, n_lambda1=args.n_lambda1, threshold=args.threshold,
+                                 n_eval=args.n_eval, n_draws=args.n_draws, device=args.device, random_state=args.seed,
+                                 verbose=not args.quiet)
+    m = rep.metrics['predicted_positive'] or rep.metrics['all']
+    which = 'predicted positives' if rep.metrics['predicted_positive'] else 'all sequences'
+    fmt = lambda v: 'n/a' if v is None else f'{v:.2f}'
+    print(f"{len(names)} sequences explained in {time.time() - t0:.0f} s; {which}: s-MEM keeps {m['s_mem']['bp']:.0f} bp in "
+          f"{m['s_mem']['regions']:.1f} regions (sufficiency {fmt(m['s_mem']['sufficiency'])}), n-MEM removes "
+          f"{m['n_mem']['bp']:.0f} bp in {m['n_mem']['regions']:.1f} regions (necessity {fmt(m['n_mem']['necessity'])})"
+          + (f"; logic {rep.metrics['logic']}" if 'logic' in rep.metrics else '') + f" -> {Path(args.out) / 'explanations.md'}")
+    return 0
+
+def _add_explain_parser(sub):
+    r = sub.add_parser('explain', help='sufficient and necessary regions of any saved model (Motif Explainer Models)',
+                       description='Fit a sufficient (s-MEM) and a necessary (n-MEM) Motif Explainer Model on a saved model '
+                                   '(ARGMINN or the CNN: model.pt from argminn run) over the sequences of a FASTA file, and '
+                                   'write the masks (masks.npz), the regions (sufficient.bed, necessary.bed, regions.tsv), each '
+                                   "sequence's measured sufficiency and necessity (explanations.tsv), figures, the deduced logic "
+                                   'when two motifs\' instances are given (--instances) and explanations.md, all in --out.')
+    r.add_argument('model', help="saved model: model.pt from 'argminn run', or a file from argminn_nb.models.save_model")
+    r.add_argument('fasta', help='FASTA of the sequences to explain; one length for all records (or --crop); records named '
+                                 'chrom:start-end put the BED files on the genome')
+    r.add_argument('--out', default='argminn_out/explain', help='output folder (default argminn_out/explain); written as '
+                                                                '<out>.partial and renamed when complete')
+    r.add_argument('--instances', default=None, help='BED of known motif instances (name column = motif), on the records '
+                                                     "(chrom = record name, as 'argminn simulate' writes them) or on the genome: "
+                                                     'precision and recall of the regions, and the logic when there are two motifs')
+    r.add_argument('--epochs', type=_positive_int, default=10, help='explainer training epochs over the sequences (default 10)')
+    r.add_argument('--threshold', type=_fraction, default=0.5, help='mask threshold of a region (default 0.5)')
+    r.add_argument('--s-lambda1', type=float, default=None, help="s-MEM sparsity weight (default: the paper's 2)")
+    r.add_argument('--n-lambda1', type=float, default=1.0, help="n-MEM sparsity weight (default 1; the paper's 5 removes "
+                                                                "almost nothing, see experiment 05)")
+    r.add_argument('--n-eval', type=_positive_int, default=200, help='sequences whose sufficiency and necessity are measured (default 200)')
+    r.add_argument('--n-draws', type=_positive_int, default=20, help='random-background draws per measurement (default 20)')
+    r.add_argument('--crop', type=_positive_int, default=None, help='centre-crop every record to this length first')
+    r.add_argument('--seed', type=int, default=0, help='seed of the explainers and of the evaluation sample (default 0)')
+    r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
+    r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto, as for run)')
+    r.add_argument('--force', action='store_true', help='replace a non-empty --out')
+    r.add_argument('-q', '--quiet', action='store_true', help='no progress, only the summary line')
+    r.set_defaults(func=cmd_explain)
+
 
 # %% ../nbs/api/13_cli.ipynb #01d508b8
 def _threads(s: str):
@@ -257,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
     _add_run_parser(sub)
     _add_interpret_parser(sub)
+    _add_explain_parser(sub)
     return p
 
 

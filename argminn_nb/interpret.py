@@ -18,7 +18,7 @@ from torch import nn
 from .core import as_rng, batch_slices
 from .dna import ALPHABET, check_one_hot
 from .inference import batched, iter_batches
-from .matching import best_matches, named_pfms, tomtom_matches
+from .matching import best_matches, named_pfms, tomtom_matches, top_matches
 from .motifs import Motif, information_content
 from .models import ARGMINNTrace, filter_weights
 
@@ -249,29 +249,35 @@ def plot_filter_matches(model, # anything `filter_weights` accepts
                         targets, # the motifs matched against (for the logos)
                         title: str | None = None, # figure title
                         include_dead: bool = False, # also draw dead filters (paper Fig. 2 leaves them out)
+                        top: int = 1, # matches drawn per filter, best first
+                        q_threshold: float = 0.05, # matches with q at or above this are titled in grey
                         ):
-    "Each live filter's weight logo beside its aligned best-match logo, with −log10 q."
+    "Each live filter's weight logo beside its `top` best matches (information-content logos aligned by TOMTOM offset and strand), with −log10 q."
     import matplotlib.pyplot as plt
     W, _ = filter_weights(model)
     w = W.shape[2]
     tg = dict(named_pfms(targets))
     rows = fm.table if include_dead else fm.table[~fm.table.dead]
+    tm = {q: g for q, g in top_matches(fm.matches, top).groupby('query', sort=False)} if len(fm.matches) else {}
     n = max(len(rows), 1)
-    fig, axs = plt.subplots(n, 2, figsize=(7.5, 1.25 * n + 0.4), squeeze=False)
+    fig, axs = plt.subplots(n, 1 + top, figsize=(3.4 * (1 + top) + 0.6, 1.25 * n + 0.4), squeeze=False)
     if len(rows) == 0: axs[0, 0].text(0.5, 0.5, 'no live filter', ha='center'); [a.axis('off') for a in axs.flat]
-    for (ax_f, ax_m), (_, r) in zip(axs, rows.iterrows()):
-        name = r.best_match
-        if name and name in tg:
-            pfm = tg[name] if r.strand == '+' else tg[name][::-1, ::-1]
-            start = -int(r.offset)
-            lo, hi = min(0, start), max(w, start + pfm.shape[1])
-            _draw_logo(ax_m, pfm, start, kind='ic'); ax_m.set_xlim(lo - .5, hi - .5)
-            ax_m.set_title(f"{name} ({r.strand})   −log10 q = {r.neg_log10_q:.1f}", fontsize=8)
-        else:
-            lo, hi = 0, w; ax_m.axis('off'); ax_m.set_title('no match', fontsize=8)
-        _draw_logo(ax_f, mean_centered(W[int(r['filter'])])); ax_f.set_xlim(lo - .5, hi - .5)
-        ax_f.axhline(0, color='0.7', lw=0.5)
-        ax_f.set_title(f"filter {int(r['filter'])}" + (' (dead)' if r.dead else ''), fontsize=8)
+    for ax_row, (_, r) in zip(axs, rows.iterrows()):
+        f = int(r['filter'])
+        ms = tm.get(f'filter_{f}')
+        spans = [(0, w)]
+        for k, ax_m in enumerate(ax_row[1:]):
+            m = ms.iloc[k] if ms is not None and k < len(ms) and ms.iloc[k].target in tg else None
+            if m is None: ax_m.axis('off'); ax_m.set_title('no match' if k == 0 else '', fontsize=8); continue
+            pfm = tg[m.target] if m.strand == '+' else tg[m.target][::-1, ::-1]
+            start = -int(m.offset)                          # the filter's first column is at 0
+            _draw_logo(ax_m, pfm, start, kind='ic'); spans.append((start, start + pfm.shape[1]))
+            ax_m.set_title(f"{m.target} ({m.strand})   −log10 q = {m.neg_log10_q:.1f}", fontsize=8,
+                           color='black' if m.q_value < q_threshold else '0.55')
+        _draw_logo(ax_row[0], mean_centered(W[f])); ax_row[0].axhline(0, color='0.7', lw=0.5)
+        ax_row[0].set_title(f"filter {f}" + (' (dead)' if r.dead else ''), fontsize=8)
+        lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+        for ax in ax_row: ax.set_xlim(lo - .5, hi - .5)
     n_dead = int(fm.table.dead.sum())
     fig.suptitle((title + '\n' if title else '') + (f'{n_dead} dead filter(s) not shown' if n_dead and not include_dead else ''),
                  fontsize=9)

@@ -12,7 +12,7 @@ from .core import torch_threads_kept
 from .motifs import Motif, MemeFile
 
 # %% auto #0
-__all__ = ['MATCH_COLUMNS', 'named_pfms', 'bh_qvalues', 'tomtom_matches', 'best_matches']
+__all__ = ['MATCH_COLUMNS', 'named_pfms', 'bh_qvalues', 'tomtom_matches', 'top_matches', 'best_matches']
 
 # %% ../nbs/api/02a_matching.ipynb #a8287c77
 def named_pfms(motifs) -> list[tuple[str, np.ndarray]]:
@@ -71,9 +71,18 @@ def tomtom_matches(queries, # query PFMs: FilterPFMs, Motifs, dict name -> PFM, 
     df[['offset', 'overlap']] = df[['offset', 'overlap']].astype(int)
     return df[MATCH_COLUMNS]
 
+def top_matches(matches: pd.DataFrame, # from `tomtom_matches`
+                k: int = 3, # targets per query
+                ) -> pd.DataFrame:
+    "The `k` best targets (lowest p, then q) of each query, with their `rank` (1 = best)."
+    if k < 1: raise ValueError(f"k must be >= 1, got {k}")
+    if len(matches) == 0: return matches.assign(rank=pd.Series(dtype=int))
+    top = (matches.sort_values(['query', 'p_value', 'q_value', 'target'], kind='stable')
+           .groupby('query', sort=False).head(k).reset_index(drop=True))
+    return top.assign(rank=top.groupby('query', sort=False).cumcount() + 1)
+
 def best_matches(matches: pd.DataFrame, # from `tomtom_matches`
                  ) -> pd.DataFrame:
     "The best target (lowest p, then q) of each query."
-    if len(matches) == 0: return matches.copy()
-    return (matches.sort_values(['query', 'p_value', 'q_value', 'target'], kind='stable')
-            .groupby('query', sort=False).head(1).reset_index(drop=True))
+    return top_matches(matches, 1).drop(columns='rank')
+

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .core import as_rng, atomic_path
+from .core import as_rng, atomic_path, seed_streams
 from .dna import check_one_hot
 from .interpret import (compare_spacings, instance_spacings, check_traceable, match_filters, motif_recovery,
                                   planted_gaps, plot_filter_logos, plot_filter_matches, plot_motif_recovery, plot_spacings,
@@ -25,7 +26,43 @@ from .scoring import (TRACE_THRESHOLDS, label_hits, plot_precision_recall, plot_
                                 tracing_precision_recall)
 
 # %% auto #0
-__all__ = ['InterpretationReport', 'interpretation_report', 'write_run_report']
+__all__ = ['markdown_to_html', 'InterpretationReport', 'plot_instance_positions', 'interpretation_report', 'write_run_report',
+           'ExplanationReport', 'explanation_report']
+
+# %% ../nbs/api/11b_report.ipynb #ht000002
+_CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+line-height:1.45;color:#222}h1{border-bottom:2px solid #ddd;padding-bottom:.2em}h2{border-bottom:1px solid #eee;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
+code{background:#f4f4f4;padding:0 .2em;border-radius:3px}footer{color:#888;font-size:.8em;margin-top:3em}"""
+
+def markdown_to_html(md_path, # a report written by this package (report.md, interpretation.md, explanations.md)
+                     html_path=None, # where to write (default: beside it, .html)
+                     title: str | None = None, # page title (default: the first heading)
+                     ) -> Path:
+    "One self-contained HTML page of a Markdown report: tables rendered, every figure embedded (readable offline, mailable)."
+    import base64, html as _html, re as _re
+    from markdown_it import MarkdownIt
+    md_path = Path(md_path)
+    text = md_path.read_text()
+    body = MarkdownIt('commonmark', {'html': False}).enable('table').render(text)
+    def embed(m):
+        src = _html.unescape(m['src'])
+        f = (md_path.parent / src)
+        if _re.match(r'[a-z]+:', src) or not f.is_file(): return m[0]
+        data = base64.b64encode(f.read_bytes()).decode('ascii')
+        return f'src="data:image/png;base64,{data}"'
+    body = _re.sub(r'src="(?P<src>[^"]+\.png)"', embed, body)
+    if title is None:
+        h = _re.search(r'^#+ (.+)$', text, _re.M)
+        title = h[1].replace('`', '') if h else md_path.stem
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_html.escape(title)}</title>'
+            f'<style>{_CSS}</style></head><body>\n{body}<footer>Written by argminn-nb from {_html.escape(md_path.name)}; '
+            f'figures embedded.</footer></body></html>\n')
+    out = Path(html_path) if html_path is not None else md_path.with_suffix('.html')
+    with atomic_path(out) as tmp: tmp.write_text(page)
+    return out
+
 
 # %% ../nbs/api/11b_report.ipynb #60318f50
 @dataclass
@@ -119,6 +156,28 @@ def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, name
     bed.to_csv(out / 'instances.bed', sep='\t', index=False, header=False)
     return {'instances_tsv': out / 'instances.tsv', 'instances_bed': out / 'instances.bed'}
 
+def plot_instance_positions(hits: pd.DataFrame, # traced instances: filter, start, end (from `trace_instances`)
+                            length: int, # sequence length
+                            names: dict | None = None, # filter -> motif name, for the labels
+                            bins: int = 50, # position bins
+                            ):
+    "Where each filter's traced instances fall along the sequence: a histogram of instance centres, one row per filter."
+    import matplotlib.pyplot as plt
+    fs = sorted(hits['filter'].unique()) if len(hits) else []
+    fig, axs = plt.subplots(max(len(fs), 1), 1, figsize=(7, 0.9 * max(len(fs), 1) + 0.6), sharex=True, squeeze=False)
+    edges = np.linspace(0, length, bins + 1)
+    for ax, f in zip(axs[:, 0], fs):
+        h = hits[hits['filter'] == f]
+        ax.hist((h.start + h.end) / 2, bins=edges, color='C0')
+        label = f'filter {f}' + (f"\n{names[f]}" if names and names.get(f) else '')
+        ax.set_ylabel(f"{label}\n(n={len(h)})", fontsize=7, rotation=0, ha='right', va='center')
+        ax.spines[['top', 'right']].set_visible(False); ax.tick_params(labelsize=7)
+    if not fs: axs[0, 0].text(0.5, 0.5, 'no traced instance', ha='center', transform=axs[0, 0].transAxes)
+    axs[-1, 0].set_xlim(0, length); axs[-1, 0].set_xlabel('instance centre (bp from the sequence start)')
+    fig.suptitle('where traced instances fall, per filter', fontsize=9)
+    fig.tight_layout()
+    return fig
+
 def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with a `scanner`; tracing needs ARGMINN)
                           data, # SimData, or (X, y) / (X, y, instances) with `motifs`
                           out_dir, # folder for figures, tables and the Markdown section
@@ -134,6 +193,7 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                           attention_threshold: float = 0.9, # attention weight that calls an instance (paper: 0.9)
                           seq_names: Sequence[str] | None = None, # record names of the sequences, for instances.bed/.tsv (default: `data.names`, else seq0, seq1, ...)
                           coords: pd.DataFrame | None = None, # chrom, start, end, strand of each sequence: instances.bed on the genome (default: `data.coords`)
+                          jaspar_top: int = 3, # JASPAR 2024 CORE vertebrate matches drawn and listed per live filter (0: none)
                           ) -> InterpretationReport:
     "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
     import matplotlib.pyplot as plt
@@ -160,15 +220,31 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     rep.figures['filter_matches'] = _save_fig(plot_filter_matches(model, fm, motifs, title='filters beside their best match'),
                                               out / 'filter_matches.png')
     live = t[~t.dead]
+    if jaspar_top and len(live):
+        from argminn_nb.matching import top_matches
+        from argminn_nb.motifs import jaspar_motifs
+        jm = jaspar_motifs('vertebrates')
+        fj = fm if set(dict(named_pfms(motifs))) == set(dict(named_pfms(jm))) else match_filters(model, jm, X=X)
+        tj = top_matches(fj.matches, jaspar_top)
+        tj = tj.assign(filter=tj['query'].str.rsplit('_', n=1).str[-1].astype(int))
+        tj = tj[tj['filter'].isin(live['filter'])][['filter', 'rank', 'target', 'q_value', 'neg_log10_q', 'offset', 'strand']]
+        rep.tables['jaspar_matches'] = tj.reset_index(drop=True)
+        rep.figures['jaspar_matches'] = _save_fig(plot_filter_matches(model, fj, jm, top=jaspar_top,
+                                                  title=f'live filters beside their top {jaspar_top} JASPAR 2024 CORE vertebrate matches '
+                                                        '(grey: q ≥ 0.05)'), out / 'jaspar_matches.png')
     rep.metrics.update(n_filters=int(len(t)), n_dead_filters=int(t.dead.sum()),
                        n_filters_matched=int((live.q_value < q_threshold).sum()))
     md += [f"{len(live)} of {len(t)} filters are live; {rep.metrics['n_filters_matched']} match a known motif with "
            f"TOMTOM q < {q_threshold}.", '', f'![filters]({link_prefix}filter_logos.png)', '',
            f'![filter matches]({link_prefix}filter_matches.png)', '',
+           *([f"Each live filter's top {jaspar_top} JASPAR 2024 CORE vertebrate matches (`{link_prefix}jaspar_matches.csv`), "
+              "aligned by TOMTOM's offset and strand:", '', f'![JASPAR matches]({link_prefix}jaspar_matches.png)', '']
+             if 'jaspar_matches' in rep.figures else []),
            f"The live filters' PFMs are in `{link_prefix}filters.meme` (MEME minimal format: MEME-suite tools, `memelite`, "
            "`argminn_nb.motifs.read_meme`).", '',
            _md_table(live[['filter', 'consensus', 'best_match', 'q_value', 'neg_log10_q', 'strand']]), '']
-    relevant = list(dict(named_pfms(motifs))) if inst is not None else sorted(set(live.best_match) - {''})
+    relevant = ([m for m in dict(named_pfms(motifs)) if m in set(inst.motif)] if inst is not None   # the motifs with instances
+                else sorted(set(live.best_match) - {''}))
     results = {type(model).__name__: fm}
     if baseline is not None:
         fb = match_filters(baseline, motifs, X=X, background=background)
@@ -193,6 +269,7 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     except ValueError:
         md += ['(No attention trace: this model cannot trace instances.)']
         rep.markdown = '\n'.join(md); (out / 'interpretation.md').write_text(rep.markdown)
+        markdown_to_html(out / 'interpretation.md')
         for k, v in rep.tables.items(): v.to_csv(out / f'{k}.csv', index=False)
         return rep
     pos = np.flatnonzero(y == 1)
@@ -270,6 +347,8 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     rep.files.update(_write_instances(hits, X, t, out, seq_names, coords, genomic))
     where = ('chromosome, start, end on the genome' if genomic else
              'record, start, end in the record as it is in the FASTA file' if coords is not None else 'sequence, start, end')
+    rep.figures['instance_positions'] = _save_fig(plot_instance_positions(hits, X.shape[-1], names), out / 'instance_positions.png')
+    md += [f'![instance positions]({link_prefix}instance_positions.png)', '']
     md += [f"Traced instances for other tools: `{link_prefix}instances.bed` (BED6: {where}, motif, "
            f"1000 × attention, strand) and `{link_prefix}instances.tsv` (also the filter, activation and the matched bases"
            + (", with positions in each sequence and on the genome" if genomic else
@@ -286,6 +365,7 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     for k, v in rep.tables.items(): v.to_csv(out / f'{k}.csv', index=False)
     rep.markdown = '\n'.join(md)
     (out / 'interpretation.md').write_text(rep.markdown)
+    markdown_to_html(out / 'interpretation.md')
     return rep
 
 # %% ../nbs/api/11b_report.ipynb #rr000002
@@ -361,8 +441,184 @@ def write_run_report(out: Path, # the run's folder (figures already written ther
               + (', `interpretation/` (CSV tables and figures of the model reading; the live filters as `filters.meme`).' if interp is not None else '.'), '']
     path = out / 'report.md'
     with atomic_path(path) as tmp: tmp.write_text('\n'.join(lines))
+    markdown_to_html(path)                                       # report.html: the same, one self-contained page
     return path
 
 def _has_tabulate() -> bool:
     try: import tabulate; return True
     except ImportError: return False
+
+# %% ../nbs/api/11b_report.ipynb #ex000002
+@dataclass
+class ExplanationReport:
+    "What `explanation_report` wrote: per-sequence table, sufficient/necessary regions, figures, headline numbers."
+    out_dir: Path # where everything was written
+    sequences: pd.DataFrame # one row per sequence: prediction, s-MEM and n-MEM set sizes, regions, sufficiency / necessity
+    regions: pd.DataFrame # one row per sufficient or necessary region (sequence coordinates and, with coords, the genome's)
+    metrics: dict = field(default_factory=dict) # JSON-serialisable headline numbers
+    figures: dict = field(default_factory=dict) # name -> PNG path
+    logic: object = None # `explanations.LogicDeduction` when two motifs' instances are known
+    markdown: str = '' # report section
+
+def _runs(S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Sequence index, start and end of every maximal run of True in the rows of a boolean `(N, L)` array."
+    d = np.diff(np.pad(S.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    si, st = np.nonzero(d == 1); ei, en = np.nonzero(d == -1)
+    return si, st, en                                # np.nonzero is row-major, so starts and ends pair up
+
+def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probabilities (N,), e.g. ARGMINN or the CNN
+                       X, # (N, 4, L) one-hot sequences to explain
+                       out_dir, # folder for the masks, regions, tables, figures and explanations.md
+                       names: Sequence[str] | None = None, # sequence names (default seq0, seq1, ...)
+                       coords: pd.DataFrame | None = None, # where each sequence lies (chrom, start, end, strand): regions BED on the genome
+                       genomic: bool = True, # coords are on a genome (else: positions in each FASTA record)
+                       instances: pd.DataFrame | None = None, # known motif instances (seq, motif, start, end): precision/recall, logic
+                       epochs: int = 10, # explainer training epochs
+                       s_lambda1: float | None = None, # s-MEM sparsity weight (None: the paper's 2)
+                       n_lambda1: float = 1.0, # n-MEM sparsity weight (the paper's 5 removes almost nothing: experiment 05)
+                       threshold: float = 0.5, # mask threshold for the regions
+                       n_eval: int = 200, # sequences whose sufficiency / necessity are measured (a seeded sample)
+                       n_draws: int = 20, # random-background draws per restricted prediction
+                       thresholds: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9), # thresholds of the curves
+                       device=None, # None: CUDA if available, else CPU
+                       random_state=0, # seed of the explainers, their sampling and the evaluation sample
+                       verbose: bool = False, # progress and a line per stage
+                       ) -> ExplanationReport:
+    "Fit an s-MEM and an n-MEM on `model`, explain `X`, and write masks, sufficient / necessary regions (BED, TSV), their measured sufficiency and necessity, the deduced logic and figures."
+    import matplotlib.pyplot as plt
+    from argminn_nb.explanations import (deduce_logic, evaluate_explanations, motif_sets, planted_mask, plot_explanations,
+                                         plot_threshold_curves)
+    from argminn_nb.mems import MEM, explain, fit_explainer
+    from argminn_nb.peaks import instances_to_genome
+    from argminn_nb.train import predict
+    X = check_one_hot(X)
+    N, L = X.shape[0], X.shape[2]
+    names = [f'seq{i}' for i in range(N)] if names is None else list(names)
+    if len(names) != N: raise ValueError(f"got {len(names)} names for {N} sequences")
+    if coords is not None and len(coords) != N: raise ValueError(f"got {len(coords)} coordinates for {N} sequences")
+    if not 0 < threshold < 1: raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    say = print if verbose else (lambda *a, **k: None)
+    ss = seed_streams(random_state, 4)
+    p = predict(model, X, device=device)
+    scores, fits = {}, {}
+    for j, (name, kind, lam) in enumerate((('s-MEM', 'sufficient', s_lambda1), ('n-MEM', 'necessary', n_lambda1))):
+        say(f"fitting the {name} ({kind}, λ1 = {lam if lam is not None else 2.0:g}) on {N} sequences, {epochs} epochs ...", flush=True)
+        mem = MEM(kind, lambda1=lam, band='auto', random_state=int(ss[j].generate_state(1)[0]))
+        fits[name] = fit_explainer(mem, model, X, epochs=epochs, device=device, random_state=np.random.default_rng(ss[j]),
+                                   verbose=verbose)
+        scores[name] = explain(mem, X, device=device)
+    np.savez_compressed(out / 'masks.npz', names=np.array(names), s_mem=scores['s-MEM'].astype(np.float16),
+                        n_mem=scores['n-MEM'].astype(np.float16))
+    # the regions
+    rows = []
+    for name, kind in (('s-MEM', 'sufficient'), ('n-MEM', 'necessary')):
+        si, st, en = _runs(scores[name] >= threshold)
+        mean = np.array([scores[name][i, a:b].mean() for i, a, b in zip(si, st, en)]) if len(si) else np.zeros(0)
+        rows.append(pd.DataFrame({'sequence': [names[i] for i in si], 'seq': si, 'start': st, 'end': en, 'kind': kind,
+                                  'mean_mask': mean}))
+    regions = pd.concat(rows, ignore_index=True)
+    if coords is not None and len(regions):
+        g = instances_to_genome(regions[['seq', 'start', 'end']], coords)
+        on = 'genome' if genomic else 'record'
+        regions[['chrom' if genomic else 'record', f'{on}_start', f'{on}_end']] = g[['chrom', 'gstart', 'gend']].to_numpy()
+    regions.drop(columns='seq').to_csv(out / 'regions.tsv', sep='\t', index=False)
+    for kind in ('sufficient', 'necessary'):
+        r = regions[regions.kind == kind]
+        cols = (['chrom' if genomic else 'record', f"{'genome' if genomic else 'record'}_start",
+                 f"{'genome' if genomic else 'record'}_end"] if coords is not None else ['sequence', 'start', 'end'])
+        bed = r[cols].assign(name=kind, score=np.round(1000 * r.mean_mask).astype(int), strand='.')
+        bed.to_csv(out / f'{kind}.bed', sep='\t', header=False, index=False)
+    # measured sufficiency and necessity on a sample
+    idx = np.sort(np.random.default_rng(ss[2]).permutation(N)[:min(n_eval, N)])
+    t = np.asarray(sorted(set(np.round(list(thresholds), 6)) | {float(threshold)}))
+    truth = planted_mask(instances, N, L)[idx] if instances is not None else None
+    say(f"measuring sufficiency and necessity on {len(idx)} sequences ({len(t)} thresholds, {n_draws} draws each) ...", flush=True)
+    rng = np.random.default_rng(ss[3])
+    evals = {'s-MEM': evaluate_explanations(model, X[idx], scores['s-MEM'][idx], t, truth, ('sufficiency',), n_draws,
+                                            device=device, random_state=rng),
+             'n-MEM': evaluate_explanations(model, X[idx], scores['n-MEM'][idx], t, truth, ('necessity',), n_draws,
+                                            device=device, random_state=rng)}
+    k = int(np.argmin(np.abs(t - threshold)))
+    es, en = evals['s-MEM'], evals['n-MEM']
+    seqs = pd.DataFrame({'sequence': names, 'probability': p, 'predicted': (p >= 0.5).astype(int),
+                         's_mem_bp': (scores['s-MEM'] >= threshold).sum(1), 'n_mem_bp': (scores['n-MEM'] >= threshold).sum(1)})
+    seqs['s_mem_regions'] = np.bincount(regions.seq[regions.kind == 'sufficient'], minlength=N)
+    seqs['n_mem_regions'] = np.bincount(regions.seq[regions.kind == 'necessary'], minlength=N)
+    seqs['sufficiency'] = np.nan; seqs['necessity'] = np.nan
+    seqs.loc[idx, 'sufficiency'] = es.sufficiency[:, k]; seqs.loc[idx, 'necessity'] = en.necessity[:, k]
+    seqs.to_csv(out / 'explanations.tsv', sep='\t', index=False)
+    pos = seqs.predicted.to_numpy() == 1
+    part = lambda rows: dict(s_mem=dict(bp=float(seqs.s_mem_bp[rows].mean()), regions=float(seqs.s_mem_regions[rows].mean()),
+                                         sufficiency=float(np.nanmean(seqs.sufficiency[rows])) if seqs.sufficiency[rows].notna().any() else None),
+                             n_mem=dict(bp=float(seqs.n_mem_bp[rows].mean()), regions=float(seqs.n_mem_regions[rows].mean()),
+                                        necessity=float(np.nanmean(seqs.necessity[rows])) if seqs.necessity[rows].notna().any() else None))
+    metrics = dict(n_sequences=N, n_predicted_positive=int(pos.sum()), threshold=float(threshold), epochs=int(epochs),
+                   n_evaluated=int(len(idx)), n_draws=int(n_draws), fit_seconds={k_: f.seconds for k_, f in fits.items()},
+                   all=part(np.ones(N, bool)), predicted_positive=part(pos) if pos.any() else None)
+    nanmean = lambda v: float(np.mean(v[~np.isnan(v)])) if (~np.isnan(v)).any() else None     # None: no set to score
+    if truth is not None:
+        for name, ev in evals.items():
+            metrics[name.replace('-', '_').lower()] = dict(precision=nanmean(ev.precision[:, k]), recall=nanmean(ev.recall[:, k]))
+    # the logic, when two motifs' instances are known
+    logic, md_logic = None, []
+    motifs = sorted(set(instances.motif)) if instances is not None else []
+    if len(motifs) == 2:
+        sub = instances[instances.seq.isin(idx)].assign(seq=lambda d: np.searchsorted(idx, d.seq))
+        present = motif_sets(sub, len(idx))
+        logic = deduce_logic(present, es.y_hat, motif_sets(sub, len(idx), scores['s-MEM'][idx] >= t[k]), es.sufficiency[:, k] >= 0.5,
+                             motif_sets(sub, len(idx), scores['n-MEM'][idx] >= t[k]), en.necessity[:, k] >= 0.5, motifs=tuple(motifs))
+        metrics['logic'] = logic.rule
+        metrics['logic_agreement'] = {r: float(v) for r, v in logic.agreement.items()}
+        logic.truth_table.to_csv(out / 'logic_truth_table.tsv', sep='\t', index=False)
+        md_logic = ['### The logic', '', f"Deduced from the measured sufficient and necessary sets and the known instances of "
+                    f"{motifs[0]} and {motifs[1]}: **{logic.rule}** (fraction of observations each candidate rule agrees with below).", '',
+                    _md_table(logic.agreement.rename('agreement').reset_index().rename(columns={'index': 'rule'})), '',
+                    _md_table(logic.truth_table), '']
+    elif instances is not None:
+        md_logic = [f"(No logic deduced: that needs the instances of exactly two motifs; the instances name {len(motifs)}.)", '']
+    # figures
+    figs = {}
+    fig = plot_threshold_curves({'s-MEM': es, 'n-MEM': en}, metric='sufficiency',
+                                title=f'{type(model).__name__}: explanations against the mask threshold ({len(idx)} sequences)')
+    ax1 = fig.axes[0]
+    ax1.plot(t, np.nanmean(en.necessity, 0), '-', color='C1', label='n-MEM necessity'); ax1.set_ylabel('sufficiency / necessity')
+    ax1.legend(fontsize=7)
+    figs['threshold_curves'] = _save_fig(fig, out / 'threshold_curves.png')
+    ex = np.flatnonzero(pos)[:3] if pos.any() else np.arange(min(3, N))
+    fig, axs = plt.subplots(len(ex), 1, figsize=(10, 2.0 * len(ex)), squeeze=False)
+    for a, i in zip(axs[:, 0], ex):
+        inst_i = instances[instances.seq == i] if instances is not None else None
+        plot_explanations({n_: scores[n_][i] for n_ in scores}, inst_i, ax=a,
+                          title=f"{names[i]} (p = {p[i]:.2f}): s-MEM keeps {int(seqs.s_mem_bp[i])} bp, n-MEM removes {int(seqs.n_mem_bp[i])} bp")
+        a.axhline(threshold, color='0.5', lw=0.6, ls=':')
+    fig.tight_layout()
+    figs['examples'] = _save_fig(fig, out / 'examples.png')
+    # the Markdown section
+    a_, pp = metrics['all'], metrics['predicted_positive']
+    fmt = lambda v: 'n/a' if v is None else f'{v:.3f}'
+    md = ['## Sufficient and necessary regions (Motif Explainer Models)', '',
+          f"An s-MEM (sufficient) and an n-MEM (necessary) were fitted on {type(model).__name__} for {epochs} epochs over the "
+          f"{N} sequences (s-MEM λ1 = {2.0 if s_lambda1 is None else s_lambda1:g}, n-MEM λ1 = {n_lambda1:g}). A region is a run of "
+          f"mask ≥ {threshold:g}; sufficiency (1 − |Ŷ − f(kept bases, random background elsewhere)|) and necessity "
+          f"(|Ŷ − f(region bases randomised)|) were measured on {len(idx)} sequences with {n_draws} draws each.", '',
+          '| sequences | s-MEM bp | s-MEM regions | sufficiency | n-MEM bp | n-MEM regions | necessity |', '|---|---|---|---|---|---|---|',
+          f"| all {N} | {a_['s_mem']['bp']:.1f} | {a_['s_mem']['regions']:.2f} | {fmt(a_['s_mem']['sufficiency'])} | "
+          f"{a_['n_mem']['bp']:.1f} | {a_['n_mem']['regions']:.2f} | {fmt(a_['n_mem']['necessity'])} |"]
+    if pp is not None:
+        md.append(f"| {int(pos.sum())} predicted positive | {pp['s_mem']['bp']:.1f} | {pp['s_mem']['regions']:.2f} | "
+                  f"{fmt(pp['s_mem']['sufficiency'])} | {pp['n_mem']['bp']:.1f} | {pp['n_mem']['regions']:.2f} | {fmt(pp['n_mem']['necessity'])} |")
+    md += ['']
+    if truth is not None:
+        md += [f"Against the known instances: s-MEM precision {fmt(metrics['s_mem']['precision'])}, recall {fmt(metrics['s_mem']['recall'])}; "
+               f"n-MEM precision {fmt(metrics['n_mem']['precision'])}, recall {fmt(metrics['n_mem']['recall'])} "
+               f"(per sequence, bases of the set on a known instance, and instance bases in the set).", '']
+    md += ['![threshold curves](threshold_curves.png)', '', '![examples](examples.png)', ''] + md_logic
+    md += ['Files: `sufficient.bed`, `necessary.bed` (BED6' + (', on the genome' if coords is not None and genomic else '') +
+           '), `regions.tsv`, `explanations.tsv` (per sequence), `masks.npz` (the masks, float16, with the names).', '']
+    rep = ExplanationReport(out, seqs, regions.drop(columns='seq'), metrics, figs, logic, '\n'.join(md))
+    (out / 'explanations.md').write_text(rep.markdown)
+    markdown_to_html(out / 'explanations.md')
+    with atomic_path(out / 'metrics.json') as tmp: tmp.write_text(json.dumps(metrics, indent=1, default=float) + '\n')
+    return rep
+

@@ -6,11 +6,8 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -21,8 +18,8 @@ from .core import as_rng, seed_of, seed_streams
 from .dna import fasta_one_hot, read_fasta, read_labels, reverse_complement
 
 # %% auto #0
-__all__ = ['parse_region', 'record_regions', 'SequenceSet', 'read_sequences', 'SequenceSplit', 'split_sequences', 'ArrayLoader',
-           'SequenceSplits', 'make_sequence_splits']
+__all__ = ['parse_region', 'record_regions', 'SequenceSet', 'read_sequences', 'sequence_coords', 'read_instances',
+           'SequenceSplit', 'split_sequences', 'ArrayLoader', 'SequenceSplits', 'make_sequence_splits']
 
 # %% ../nbs/api/04c_sequences.ipynb #9a929de9
 _REGION = re.compile(r'(?P<chrom>[^\s:]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)(?:\((?P<strand>[+-])\))?')
@@ -120,17 +117,47 @@ def read_sequences(fasta, # FASTA of sequences: the positives with `negatives`, 
         sources = {'sequences': str(fasta), 'labels': str(labels)}
     for v, what in ((1, 'positive'), (0, 'negative')):
         if not (y == v).any(): raise ValueError(f"no {what} sequences in {', '.join(sources.values())}: training needs both classes")
+    coords, genomic, note = sequence_coords(names, lengths, X.shape[-1])
+    return SequenceSet(X, y, coords, genomic, note, sources)
+
+def sequence_coords(names: Sequence[str], # FASTA record names
+                    lengths: Sequence[int], # the records' lengths in the file
+                    L: int, # the length used (records centre-cropped to it)
+                    ) -> tuple[pd.DataFrame, bool, str]:
+    "Where each (centre-cropped) record lies: `coords` (name, chrom, start, end, strand), whether that is on a genome, and how it was read."
     regions, note = record_regions(names, lengths)
-    L = X.shape[-1]
-    if regions is not None:
-        off = (np.asarray(lengths) - L) // 2                      # the centre crop
-        minus = regions.strand.to_numpy() == '-'                  # a minus-strand record is the reverse complement
-        start = regions.start.to_numpy() + np.where(minus, np.asarray(lengths) - L - off, off)
-        coords = pd.DataFrame({'name': names, 'chrom': regions.chrom, 'start': start, 'end': start + L, 'strand': regions.strand})
-    else:
-        off = (np.asarray(lengths) - L) // 2                      # positions in the record as it is in the file
-        coords = pd.DataFrame({'name': names, 'chrom': names, 'start': off, 'end': off + L, 'strand': '+'})
-    return SequenceSet(X, y, coords, regions is not None, note, sources)
+    n = np.asarray(lengths, dtype=np.int64)
+    off = (n - L) // 2                                            # the centre crop
+    if regions is None:                                           # positions in the record as it is in the file
+        return pd.DataFrame({'name': list(names), 'chrom': list(names), 'start': off, 'end': off + L, 'strand': '+'}), False, note
+    minus = regions.strand.to_numpy() == '-'                      # a minus-strand record is the reverse complement
+    start = regions.start.to_numpy() + np.where(minus, n - L - off, off)
+    return pd.DataFrame({'name': list(names), 'chrom': regions.chrom, 'start': start, 'end': start + L,
+                         'strand': regions.strand}), True, note
+
+# %% ../nbs/api/04c_sequences.ipynb #ri000002
+def read_instances(path, # BED of motif instances (name column = motif): on the genome, or on the records (chrom = record name, as `argminn simulate` writes them)
+                   coords: pd.DataFrame, # where each sequence lies (`SequenceSet.coords`, `sequence_coords`)
+                   ) -> pd.DataFrame:
+    "Motif instances in sequence coordinates (`seq`, `motif`, `start`, `end`, `strand`): those lying wholly inside a sequence, reverse-complement windows mirrored."
+    from argminn_nb.genome import read_bed
+    bed = read_bed(path, names=('motif', 'score', 'strand'), min_columns=4, mixed_columns='drop')
+    if 'strand' not in bed: bed['strand'] = '.'
+    c = coords.reset_index(drop=True).rename(columns={'start': 'w_start', 'end': 'w_end', 'strand': 'w_strand'})
+    c['seq'] = np.arange(len(c))
+    if not set(bed.chrom) & set(c.chrom):
+        raise ValueError(f"{path}: no instance lies on the sequences' chromosomes or records "
+                         f"(the BED names {', '.join(sorted(set(bed.chrom))[:3])}...; the sequences {', '.join(list(c.chrom)[:3])}...)")
+    m = bed[['chrom', 'start', 'end', 'motif', 'strand']].merge(c[['chrom', 'seq', 'w_start', 'w_end', 'w_strand']], on='chrom')
+    m = m[(m.start >= m.w_start) & (m.end <= m.w_end)]
+    minus = m.w_strand.to_numpy() == '-'
+    flip = {'+': '-', '-': '+'}
+    out = pd.DataFrame({'seq': m.seq.to_numpy(), 'motif': m.motif.to_numpy(),
+                        'start': np.where(minus, m.w_end - m.end, m.start - m.w_start),
+                        'end': np.where(minus, m.w_end - m.start, m.end - m.w_start),
+                        'strand': [flip.get(s, s) if r else s for s, r in zip(m.strand, minus)]})
+    return out.sort_values(['seq', 'start']).reset_index(drop=True)
+
 
 # %% ../nbs/api/04c_sequences.ipynb #1fbdda48
 def _chrom_key(c: str):
