@@ -91,7 +91,8 @@ def cmd_run(args) -> int:
     given = [f for f, v in (('--dataset', args.dataset), ('--peaks', args.peaks), ('--fasta', args.fasta)) if v is not None]
     if len(given) > 1: raise ValueError(f"give one source of data, not {' and '.join(given)}")
     if args.fasta is None:
-        extra = [f for f, v in (('--negatives', args.negatives), ('--labels', args.labels), ('--crop', args.crop)) if v is not None]
+        extra = [f for f, v in (('--negatives', args.negatives), ('--labels', args.labels), ('--crop', args.crop),
+                                ('--instances', args.instances)) if v is not None]
         if extra: raise ValueError(f"{', '.join(extra)} go(es) with --fasta")
     elif (args.negatives is None) == (args.labels is None):
         raise ValueError("--fasta needs --negatives NEG.fa or --labels LABELS.tsv (exactly one of the two)")
@@ -106,7 +107,7 @@ def cmd_run(args) -> int:
                        seeds=args.seeds, device=args.device, out=args.out, random_state=args.seed,
                        verbose=not args.quiet, peaks=args.peaks, genome=genome, interpret=not args.no_interpret,
                        force=args.force, resume=args.resume, on_missing_chrom='skip' if args.skip_missing_chroms else 'raise',
-                       fasta=args.fasta, negatives=args.negatives, labels=args.labels, crop=args.crop,
+                       fasta=args.fasta, negatives=args.negatives, labels=args.labels, crop=args.crop, instances=args.instances,
                        split_kwargs=_split_kwargs(args))
     t = res.metrics['test']
     print(f"{res.metrics['model']} on {res.metrics['dataset']}: test accuracy {100 * t['accuracy']:.1f}% "
@@ -132,6 +133,9 @@ def _add_run_parser(sub):
     r.add_argument('--labels', default=None, help='for --fasta: TSV of record name and label 0/1, one line per record (a '
                                                   'header line is allowed; argminn simulate writes one)')
     r.add_argument('--crop', type=_positive_int, default=None, help='for --fasta: centre-crop every record to this length')
+    r.add_argument('--instances', default=None, help='for --fasta: BED of known motif instances (name column = motif) on the '
+                                                     "records (chrom = record name, as 'argminn simulate' writes them) or on the "
+                                                     'genome: precision and recall of the traced instances in the report')
     r.add_argument('--split', choices=('auto', 'chrom', 'random'), default='auto',
                    help='hold-out for --fasta: by chromosome, random (80/10/10 within each class), or auto (default): '
                         'by chromosome when every record is named chrom:start-end')

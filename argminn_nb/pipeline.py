@@ -439,6 +439,7 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  negatives=None, # FASTA of negative sequences (with `fasta`)
                  labels=None, # TSV of record name and 0/1 label (with `fasta`)
                  crop: int | None = None, # centre-crop the `fasta` records to this length
+                 instances=None, # BED of known motif instances in the `fasta` records (or on the genome): precision and recall of the traced ones
                  split_kwargs: dict | None = None, # hold-out options: `sequences.split_sequences` for `fasta` (how, val_chroms, test_chroms, fractions), `peaks.PeakLoader` for `peaks` (val_chroms, test_chroms)
                  ) -> PipelineResult:
     "Train, test, and write checkpoints, model, metrics.json, training curves, filter logos and report.md to `out`."
@@ -450,7 +451,7 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     if fasta is not None and (negatives is None) == (labels is None):
         raise ValueError("fasta needs its labels one way: a FASTA of negatives, or a labels TSV — exactly one of the two")
     for what, f in (('peak file', peaks), ('genome FASTA', genome), ('FASTA file', fasta), ('negatives FASTA', negatives),
-                    ('labels file', labels)):
+                    ('labels file', labels), ('instances BED', instances)):
         if f is not None and not Path(f).exists(): raise FileNotFoundError(f"{what} not found: {f}")
     dataset = 'spi1' if dataset is None and peaks is None and fasta is None else dataset
     dev = get_device(device)
@@ -467,7 +468,8 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     if fasta is not None:
         args.update(fasta=resolved(fasta), negatives=resolved(negatives), labels=resolved(labels), crop=crop)
     if split_kwargs: args['split_kwargs'] = {k: list(v) if isinstance(v, tuple) else v for k, v in split_kwargs.items()}
-    data = dict(peaks=peaks, genome=genome, fasta=fasta, negatives=negatives, labels=labels, crop=crop,
+    if instances is not None and fasta is None: raise ValueError("instances go with fasta (simulations know their own)")
+    data = dict(peaks=peaks, genome=genome, fasta=fasta, negatives=negatives, labels=labels, crop=crop, instances=instances,
                 split_kwargs=dict(split_kwargs or {}), on_missing_chrom=on_missing_chrom)
     work = _prepare_out(out, force, resume, args)      # everything is written here, and renamed to `out` at the end
     try: res = _run_into(work, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
@@ -528,22 +530,30 @@ def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, 
     if interpret:
         t1 = time.time()
         if verbose: print("reading the model: filter PFMs, TOMTOM matches, attention-traced instances ...")
-        interp = _interpret(run, out / 'interpretation', simulated=source == 'simulation')
+        interp = _interpret(run, out / 'interpretation', simulated=source == 'simulation', instances=data['instances'])
         metrics['interpretation'] = interp.metrics
         metrics['interpretation_seconds'] = time.time() - t1
     with atomic_path(out / 'metrics.json') as tmp: tmp.write_text(json.dumps(metrics, indent=2, default=float))
     report = write_run_report(out, metrics, run, interp)
     return PipelineResult(out, run, metrics, report)
 
-def _interpret(run: TrainingRun, out: Path, simulated: bool):
+def _interpret(run: TrainingRun, out: Path, simulated: bool, instances=None):
     "The model-reading section: simulated data against their planted motifs (JASPAR vertebrates as TOMTOM "
-    "background), peaks against all JASPAR vertebrate motifs."
+    "background), peaks and a user's sequences against all JASPAR vertebrate motifs (and scored against `instances`, "
+    "a BED of known instances, when given)."
     import warnings
     from argminn_nb.report import interpretation_report
     from argminn_nb.motifs import jaspar_motifs
     jaspar = jaspar_motifs('vertebrates')
+    test = run.splits.test
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='tomtom was given')
         if simulated:
-            return interpretation_report(run.model, run.splits.test, out, background=jaspar, link_prefix='interpretation/')
-        return interpretation_report(run.model, run.splits.test, out, motifs=jaspar, link_prefix='interpretation/')
+            return interpretation_report(run.model, test, out, background=jaspar, link_prefix='interpretation/')
+        if instances is not None:
+            from argminn_nb.sequences import read_instances
+            known = read_instances(instances, test.coords)
+            return interpretation_report(run.model, (test.X, test.y, known), out, motifs=jaspar, link_prefix='interpretation/',
+                                         seq_names=getattr(test, 'names', None),
+                                         coords=test.coords if getattr(test, 'genomic', True) else None)
+        return interpretation_report(run.model, test, out, motifs=jaspar, link_prefix='interpretation/')

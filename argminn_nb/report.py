@@ -263,7 +263,7 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
         md += [f'![motif recovery]({link_prefix}motif_recovery.png)', '']
     mine = rec[rec.model == type(model).__name__]
     rep.metrics['motifs_recovered'] = {r.motif: bool(r.recovered) for _, r in mine.iterrows()}
-    if inst is not None: rep.metrics['all_motifs_recovered'] = bool(mine.recovered.all())
+    if inst is not None and len(mine): rep.metrics['all_motifs_recovered'] = bool(mine.recovered.all())   # none named: no claim
     # instances and syntax
     try: check_traceable(model)
     except ValueError:
