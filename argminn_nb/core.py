@@ -21,8 +21,8 @@ import torch
 # %% auto #0
 __all__ = ['as_rng', 'seed_of', 'seed_streams', 'to_numpy', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded',
            'torch_threads_kept', 'import_quietly', 'busy_cores', 'available_cores', 'default_threads', 'adam',
-           'LineProgress', 'progress', 'to_tensor', 'split_xy', 'batch_slices', 'atomic_path', 'save_checkpoint',
-           'load_checkpoint']
+           'LineProgress', 'progress', 'to_tensor', 'split_xy', 'EpochLoader', 'batch_slices', 'atomic_path',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -218,6 +218,24 @@ def split_xy(data, # an (X, y) pair, or an object with `.X` and `.y` (`SimData`,
     if hasattr(data, 'X') and hasattr(data, 'y'): return data.X, data.y
     if isinstance(data, (tuple, list)) and len(data) == 2: return data[0], data[1]
     raise TypeError(f"expected an (X, y) pair or an object with .X and .y, got {type(data).__name__}")
+
+# %% ../nbs/api/00_core.ipynb #el000002
+class EpochLoader(torch.utils.data.IterableDataset):
+    "Base of training loaders whose batches are a function of (seed, epoch): `len()` batches, `set_epoch(e)`."
+    batches_per_epoch: int = 0
+    _epoch: int = 0
+
+    def __len__(self): return self.batches_per_epoch
+
+    def set_epoch(self, epoch: int): # epoch number (>= 0)
+        "Make the next iteration epoch `epoch` (its batches depend only on the seed and `epoch`)."
+        if epoch < 0: raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._epoch = int(epoch)
+
+    def _next_epoch(self) -> int:
+        "The epoch this pass is (and the next pass, unless `set_epoch` says otherwise, is the one after)."
+        e = self._epoch; self._epoch += 1
+        return e
 
 # %% ../nbs/api/00_core.ipynb #17985a7a
 def batch_slices(n: int, # number of items

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import as_rng, progress, seed_of, seed_streams
+from .core import EpochLoader, as_rng, progress, seed_of, seed_streams
 from .dna import codes_to_one_hot, reverse_complement
 from .genome import Genome, read_bed, read_peaks
 from .scoring import IntervalIndex, interval_coverage
@@ -159,7 +159,7 @@ def _concat_data(parts: Sequence[GenomeData]) -> GenomeData:
                       pd.concat([p.coords for p in parts], ignore_index=True))
 
 # %% ../nbs/api/04b_peaks.ipynb #8f3c1947
-class PeakLoader(torch.utils.data.IterableDataset):
+class PeakLoader(EpochLoader):
     "Balanced, reverse-complement-augmented batches of genome windows sampled on the fly: positives on peaks, negatives elsewhere."
     def __init__(self,
                  peaks, # narrowPeak/BED path, or a table from `read_peaks`
@@ -225,17 +225,10 @@ class PeakLoader(torch.utils.data.IterableDataset):
     @property
     def n_peaks(self) -> int: return len(self._rows)
 
-    def __len__(self): return self.batches_per_epoch
-
     def __repr__(self):
         return (f"PeakLoader({self.split}: {self.n_peaks} peaks on {', '.join(self.splits[self.split])}; "
                 f"{len(self)} batches of {self.batch_size} = {self.n_pos} pos + {self.n_neg} neg"
                 f"{' + reverse complements' if self.rc_augment else ''}; window {self.window})")
-
-    def set_epoch(self, epoch: int): # epoch number (>= 0)
-        "Make the next iteration epoch `epoch` (its batches depend only on the seed and `epoch`)."
-        if epoch < 0: raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self._epoch = int(epoch)
 
     def _epoch_order(self, epoch):
         if epoch not in self._order:
@@ -272,7 +265,7 @@ class PeakLoader(torch.utils.data.IterableDataset):
         return self.sample(idx, self.n_neg, np.random.default_rng([self.seed, epoch, index]))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch = self._epoch; self._epoch += 1
+        epoch = self._next_epoch()
         for b in range(len(self)):
             d = self.batch(epoch, b)
             yield torch.from_numpy(d.X), torch.from_numpy(d.y)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import as_rng, seed_of, seed_streams
+from .core import EpochLoader, as_rng, seed_of, seed_streams
 from .dna import fasta_one_hot, read_fasta, read_labels, reverse_complement
 
 # %% auto #0
@@ -218,7 +218,7 @@ def split_sequences(data: SequenceSet, # from `read_sequences`
     return SequenceSplit(parts['train'], parts['val'], parts['test'], how, desc)
 
 # %% ../nbs/api/04c_sequences.ipynb #efc9c889
-class ArrayLoader(torch.utils.data.IterableDataset):
+class ArrayLoader(EpochLoader):
     "Balanced, reverse-complement-augmented training batches drawn from fixed arrays of sequences."
     def __init__(self,
                  X: np.ndarray, # one-hot (N, 4, L)
@@ -244,17 +244,10 @@ class ArrayLoader(torch.utils.data.IterableDataset):
         if self.batches_per_epoch < 1: raise ValueError(f"batches_per_epoch must be >= 1, got {batches_per_epoch}")
         self.seed, self._epoch, self._order = seed_of(random_state), 0, {}
 
-    def __len__(self): return self.batches_per_epoch
-
     def __repr__(self):
         return (f"ArrayLoader({len(self._pos)} positive + {len(self._neg)} negative sequences of {self.X.shape[-1]} bp; "
                 f"{len(self)} batches of {self.batch_size} = {self.n_per_class} pos + {self.n_per_class} neg"
                 f"{' + reverse complements' if self.rc_augment else ''})")
-
-    def set_epoch(self, epoch: int): # epoch number (>= 0)
-        "Make the next iteration epoch `epoch` (its batches depend only on the seed and `epoch`)."
-        if epoch < 0: raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self._epoch = int(epoch)
 
     def _epoch_order(self, epoch):
         if epoch not in self._order:
@@ -270,7 +263,7 @@ class ArrayLoader(torch.utils.data.IterableDataset):
         return np.r_[pos[k % len(pos)], neg[k % len(neg)]]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch = self._epoch; self._epoch += 1
+        epoch = self._next_epoch()
         for b in range(len(self)):
             idx = self.batch_indices(epoch, b)
             X, y = torch.from_numpy(np.ascontiguousarray(self.X[idx], dtype=np.float32)), torch.from_numpy(self.y[idx])
