@@ -169,21 +169,19 @@ def cmd_interpret(args) -> int:
     "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
     import numpy as np
     import pandas as pd
-    from argminn_nb.dna import fasta_one_hot, read_fasta, read_labels
-    from argminn_nb.sequences import read_instances, sequence_coords
+    from argminn_nb.dna import read_labels
+    from argminn_nb.sequences import read_instances, read_records, sequence_coords
     from argminn_nb.models import load_model
     from argminn_nb.motifs import jaspar_motifs, read_meme
     from argminn_nb.report import interpretation_report
     from argminn_nb.train import predict
     _set_threads(args.threads, quiet=True)
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:          # before any work
-        raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force")
+    staged = _staged(out, args.force)                   # an existing non-empty --out is refused before any work
     model = load_model(args.model, device=args.device)
     width = model.scanner.kernel_size[0] if hasattr(model, 'scanner') else 1
-    recs = read_fasta(args.fasta)
-    names, X = fasta_one_hot(recs, crop=args.crop, min_length=width, source=args.fasta)
-    coords, genomic, _ = sequence_coords(names, [len(s) for s in recs.values()], X.shape[-1])
+    names, X, lengths = read_records(args.fasta, crop=args.crop, min_length=width)
+    coords, genomic, _ = sequence_coords(names, lengths, X.shape[-1])
     inst = read_instances(args.instances, coords) if args.instances else None
     p = predict(model, X, device=args.device)
     if args.labels is not None: y, source = read_labels(args.labels, names), f'labels from {args.labels}'
@@ -191,7 +189,7 @@ def cmd_interpret(args) -> int:
     if not y.any():
         raise ValueError(f"no sequence is positive ({source}): nothing to trace instances in; pass --labels to say which are")
     motifs = read_meme(args.motifs).motifs if args.motifs else jaspar_motifs('vertebrates')
-    with _staged(out, args.force) as work, warnings.catch_warnings():
+    with staged as work, warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='tomtom was given')   # a handful of --motifs: p-values approximate
         pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(work / 'predictions.tsv', sep='\t', index=False)
         rep = interpretation_report(model, (X, y) if inst is None else (X, y, inst), work, motifs=motifs, n_trace=args.n_trace,
@@ -251,21 +249,20 @@ class _staged:
 
 def cmd_explain(args) -> int:
     "Fit an s-MEM and an n-MEM on a saved model, explain the sequences of a FASTA file and write regions, masks and the logic to --out."
-    from argminn_nb.dna import read_fasta, fasta_one_hot
     from argminn_nb.models import load_model
     from argminn_nb.report import explanation_report
-    from argminn_nb.sequences import read_instances, sequence_coords
+    from argminn_nb.sequences import read_instances, read_records, sequence_coords
     _set_threads(args.threads, quiet=True)
     t0 = time.time()
+    staged = _staged(args.out, args.force)              # an existing non-empty --out is refused before any work
     model = load_model(args.model, device=args.device)
-    recs = read_fasta(args.fasta)
-    names, X = fasta_one_hot(recs, crop=args.crop, min_length=getattr(model, 'filter_width', 1), source=args.fasta)
-    coords, genomic, note = sequence_coords(names, [len(s) for s in recs.values()], X.shape[-1])
+    names, X, lengths = read_records(args.fasta, crop=args.crop, min_length=getattr(model, 'filter_width', 1))
+    coords, genomic, note = sequence_coords(names, lengths, X.shape[-1])
     inst = read_instances(args.instances, coords) if args.instances else None
     if not args.quiet:
         print(f"{len(names)} sequences of {X.shape[-1]} bp from {args.fasta} ({'genomic coordinates: ' if genomic else ''}{note})"
               + (f"; {len(inst)} known instances of {', '.join(sorted(set(inst.motif)))}" if inst is not None else ''), flush=True)
-    with _staged(args.out, args.force) as work:
+    with staged as work:
         rep = explanation_report(model, X, work, names=names, coords=coords, genomic=genomic, instances=inst, epochs=args.epochs,
                                  s_lambda1=args.s_lambda1, n_lambda1=args.n_lambda1, threshold=args.threshold,
                                  n_eval=args.n_eval, n_draws=args.n_draws, device=args.device, random_state=args.seed,

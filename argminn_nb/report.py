@@ -121,11 +121,21 @@ def _matched_bases(X, idx, start, end) -> list[str]:
     cols = start[:, None] + np.arange(int(w[0]))                       # (n, w)
     return decode(np.ascontiguousarray(np.transpose(np.asarray(X)[idx[:, None], :, cols], (0, 2, 1))))
 
+def _placed(df: pd.DataFrame, # seq, start, end in sequence coordinates
+            coords: pd.DataFrame, # where each sequence lies (chrom, start, end[, strand])
+            genomic: bool, # coords are on a genome (else: positions in each FASTA record)
+            ) -> pd.DataFrame:
+    "Columns chrom / genome_start / genome_end (or record / record_start / record_end) of intervals placed by `coords`."
+    from argminn_nb.peaks import instances_to_genome
+    g = instances_to_genome(df[['seq', 'start', 'end']], coords)
+    on = 'genome' if genomic else 'record'
+    return pd.DataFrame({'chrom' if genomic else 'record': g.chrom.to_numpy(), f'{on}_start': g.gstart.to_numpy(),
+                         f'{on}_end': g.gend.to_numpy()}, index=df.index)
+
 def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, names=None, coords=None, genomic=True) -> dict:
     "instances.tsv and instances.bed of traced hits: one sequence index (`data_index`), the strand of the filter's best "
     "match, the matched bases read on that strand, and the genome's coordinates when `coords` places the sequences."
     from argminn_nb.dna import reverse_complement
-    from argminn_nb.peaks import instances_to_genome
     if names is not None and len(names) != len(X): raise ValueError(f"got {len(names)} names for {len(X)} sequences")
     if coords is not None and len(coords) != len(X): raise ValueError(f"got {len(coords)} coordinates for {len(X)} sequences")
     by_f = table.set_index('filter')
@@ -144,13 +154,12 @@ def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, name
                         'activation': hits.activation.to_numpy(), 'bases': bases})
     bed = tsv[['sequence', 'start', 'end', 'match']].assign(score=np.round(1000 * tsv.attention).astype(int), strand=tsv.strand)
     if coords is not None:                     # on the genome: a reverse-complement window flips the strand back
-        g = instances_to_genome(pd.DataFrame({'seq': idx, 'start': start, 'end': end}), coords)
+        g = _placed(pd.DataFrame({'seq': idx, 'start': start, 'end': end}), coords, genomic)
         minus = (coords['strand'].to_numpy()[idx] == '-') if 'strand' in coords else np.zeros(len(idx), bool)
         gstrand = np.where(minus & (strand != '.'), np.where(strand == '+', '-', '+'), strand)
         on = 'genome' if genomic else 'record'            # not genomic: positions in the FASTA record as it is in the file
-        tsv = tsv.assign(**{'chrom' if genomic else 'record': g.chrom.to_numpy(), f'{on}_start': g.gstart.to_numpy(),
-                            f'{on}_end': g.gend.to_numpy(), f'{on}_strand': gstrand})
-        bed = pd.DataFrame({'chrom': g.chrom.to_numpy(), 'start': g.gstart.to_numpy(), 'end': g.gend.to_numpy(),
+        tsv = pd.concat([tsv, g], axis=1).assign(**{f'{on}_strand': gstrand})
+        bed = pd.DataFrame({'chrom': g.iloc[:, 0], 'start': g.iloc[:, 1], 'end': g.iloc[:, 2],
                             'match': tsv.match, 'score': bed.score, 'strand': gstrand})
     tsv.to_csv(out / 'instances.tsv', sep='\t', index=False)
     bed.to_csv(out / 'instances.bed', sep='\t', index=False, header=False)
@@ -489,7 +498,6 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
     from argminn_nb.explanations import (deduce_logic, evaluate_explanations, motif_sets, planted_mask, plot_explanations,
                                          plot_threshold_curves)
     from argminn_nb.mems import MEM, explain, fit_explainer
-    from argminn_nb.peaks import instances_to_genome
     from argminn_nb.train import predict
     X = check_one_hot(X)
     N, L = X.shape[0], X.shape[2]
@@ -518,15 +526,13 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
         rows.append(pd.DataFrame({'sequence': [names[i] for i in si], 'seq': si, 'start': st, 'end': en, 'kind': kind,
                                   'mean_mask': mean}))
     regions = pd.concat(rows, ignore_index=True)
-    if coords is not None and len(regions):
-        g = instances_to_genome(regions[['seq', 'start', 'end']], coords)
-        on = 'genome' if genomic else 'record'
-        regions[['chrom' if genomic else 'record', f'{on}_start', f'{on}_end']] = g[['chrom', 'gstart', 'gend']].to_numpy()
+    cols = ['sequence', 'start', 'end']                 # the BED's first three columns
+    if coords is not None:
+        placed = _placed(regions, coords, genomic)
+        regions, cols = pd.concat([regions, placed], axis=1), list(placed.columns)
     regions.drop(columns='seq').to_csv(out / 'regions.tsv', sep='\t', index=False)
     for kind in ('sufficient', 'necessary'):
         r = regions[regions.kind == kind]
-        cols = (['chrom' if genomic else 'record', f"{'genome' if genomic else 'record'}_start",
-                 f"{'genome' if genomic else 'record'}_end"] if coords is not None else ['sequence', 'start', 'end'])
         bed = r[cols].assign(name=kind, score=np.round(1000 * r.mean_mask).astype(int), strand='.')
         bed.to_csv(out / f'{kind}.bed', sep='\t', header=False, index=False)
     # measured sufficiency and necessity on a sample
@@ -549,14 +555,14 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
     seqs.loc[idx, 'sufficiency'] = es.sufficiency[:, k]; seqs.loc[idx, 'necessity'] = en.necessity[:, k]
     seqs.to_csv(out / 'explanations.tsv', sep='\t', index=False)
     pos = seqs.predicted.to_numpy() == 1
+    nanmean = lambda v: float(np.nanmean(v)) if np.isfinite(np.asarray(v, float)).any() else None     # None: nothing to average
     part = lambda rows: dict(s_mem=dict(bp=float(seqs.s_mem_bp[rows].mean()), regions=float(seqs.s_mem_regions[rows].mean()),
-                                         sufficiency=float(np.nanmean(seqs.sufficiency[rows])) if seqs.sufficiency[rows].notna().any() else None),
+                                        sufficiency=nanmean(seqs.sufficiency[rows])),
                              n_mem=dict(bp=float(seqs.n_mem_bp[rows].mean()), regions=float(seqs.n_mem_regions[rows].mean()),
-                                        necessity=float(np.nanmean(seqs.necessity[rows])) if seqs.necessity[rows].notna().any() else None))
+                                        necessity=nanmean(seqs.necessity[rows])))
     metrics = dict(n_sequences=N, n_predicted_positive=int(pos.sum()), threshold=float(threshold), epochs=int(epochs),
                    n_evaluated=int(len(idx)), n_draws=int(n_draws), fit_seconds={k_: f.seconds for k_, f in fits.items()},
                    all=part(np.ones(N, bool)), predicted_positive=part(pos) if pos.any() else None)
-    nanmean = lambda v: float(np.mean(v[~np.isnan(v)])) if (~np.isnan(v)).any() else None     # None: no set to score
     if truth is not None:
         for name, ev in evals.items():
             metrics[name.replace('-', '_').lower()] = dict(precision=nanmean(ev.precision[:, k]), recall=nanmean(ev.recall[:, k]))

@@ -18,7 +18,7 @@ from .core import EpochLoader, as_rng, seed_of, seed_streams
 from .dna import fasta_one_hot, read_fasta, read_labels, reverse_complement
 
 # %% auto #0
-__all__ = ['parse_region', 'record_regions', 'SequenceSet', 'read_sequences', 'sequence_coords', 'read_instances',
+__all__ = ['parse_region', 'record_regions', 'SequenceSet', 'read_records', 'read_sequences', 'sequence_coords', 'read_instances',
            'SequenceSplit', 'split_sequences', 'ArrayLoader', 'SequenceSplits', 'make_sequence_splits']
 
 # %% ../nbs/api/04c_sequences.ipynb #9a929de9
@@ -87,8 +87,11 @@ class SequenceSet:
         return SequenceSet(np.concatenate([self.X, reverse_complement(self.X)]), np.concatenate([self.y, self.y]),
                            pd.concat([c, flip], ignore_index=True), self.genomic, self.note, self.sources)
 
-def _records(path, crop, min_length):
-    "Names, one-hot sequences and original lengths of a FASTA file."
+def read_records(path, # FASTA file
+                 crop: int | None = None, # centre-crop every record to this length first
+                 min_length: int = 1, # shortest length allowed (the model's filter width)
+                 ) -> tuple[list[str], np.ndarray, list[int]]:
+    "Record names, one-hot sequences `(N, 4, L)` and the records' lengths in the file (for `sequence_coords`)."
     recs = read_fasta(path)
     lengths = [len(s) for s in recs.values()]
     names, X = fasta_one_hot(recs, crop=crop, min_length=min_length, source=path)
@@ -103,9 +106,9 @@ def read_sequences(fasta, # FASTA of sequences: the positives with `negatives`, 
     "Labelled sequences from a FASTA of positives plus a FASTA of negatives, or from one FASTA plus a labels TSV."
     if (negatives is None) == (labels is None):
         raise ValueError("give the labels one way: a FASTA of negatives, or a labels TSV (name, 0/1) — exactly one of the two")
-    names, X, lengths = _records(fasta, crop, min_length)
+    names, X, lengths = read_records(fasta, crop, min_length)
     if negatives is not None:
-        nn_, Xn, ln = _records(negatives, crop, min_length)
+        nn_, Xn, ln = read_records(negatives, crop, min_length)
         if Xn.shape[-1] != X.shape[-1]:
             raise ValueError(f"{negatives}: negatives have {Xn.shape[-1]} bp, positives in {fasta} {X.shape[-1]} bp; "
                              f"one length for all (centre-crop them with crop=)")
