@@ -294,8 +294,8 @@ def _add_explain_parser(sub):
     r.add_argument('--epochs', type=_positive_int, default=10, help='explainer training epochs over the sequences (default 10)')
     r.add_argument('--threshold', type=_fraction, default=0.5, help='mask threshold of a region (default 0.5)')
     r.add_argument('--s-lambda1', type=float, default=None, help="s-MEM sparsity weight (default: the paper's 2)")
-    r.add_argument('--n-lambda1', type=float, default=1.0, help="n-MEM sparsity weight (default 1; the paper's 5 removes "
-                                                                "almost nothing, see experiment 05)")
+    r.add_argument('--n-lambda1', type=float, default=None, help="n-MEM sparsity weight (default: the paper's 5, with the "
+                                                                 "prediction term summed over the 10 samples)")
     r.add_argument('--n-eval', type=_positive_int, default=200, help='sequences whose sufficiency and necessity are measured (default 200)')
     r.add_argument('--n-draws', type=_positive_int, default=20, help='random-background draws per measurement (default 20)')
     r.add_argument('--crop', type=_positive_int, default=None, help='centre-crop every record to this length first')

@@ -22,8 +22,9 @@ from .train import predict
 
 # %% auto #0
 __all__ = ['DEFAULT_THRESHOLDS', 'restricted_predictions', 'count_regions', 'planted_mask', 'ExplanationEval',
-           'evaluate_explanations', 'motif_sets', 'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules',
-           'LogicDeduction', 'deduce_logic', 'plot_threshold_curves', 'plot_explanations']
+           'evaluate_explanations', 'top_sets', 'SizeMatchedEval', 'evaluate_at_sizes', 'motif_sets',
+           'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules', 'LogicDeduction', 'deduce_logic',
+           'plot_threshold_curves', 'plot_size_curves', 'plot_explanations']
 
 # %% ../nbs/api/11a_explanations.ipynb #4dd7b657
 class _Redrawn:
@@ -136,30 +137,83 @@ def evaluate_explanations(model: nn.Module, # predictor (N, 4, L) -> probabiliti
                           verbose: bool = False, # progress bars
                           ) -> ExplanationEval:
     "Sufficiency, necessity, |S_t|, region count and precision/recall for every sequence and threshold."
+    X, scores = _checked(X, scores, metrics)
+    t = np.asarray(thresholds, dtype=np.float64).ravel()
+    S = scores[:, None, :] >= t[None, :, None]                                     # (N, T, L)
+    return _evaluate_sets(ExplanationEval, t, model, X, S, truth, metrics, n_draws, batch_size, device, random_state, verbose)
+
+def _checked(X, scores, metrics):
+    "X checked, scores as float64 `(N, L)`, metrics known; or a ValueError that says which."
     X = check_one_hot(X)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (X.shape[0], X.shape[2]):
         raise ValueError(f"scores must be (N, L) = {(X.shape[0], X.shape[2])}, got {scores.shape}")
     bad = set(metrics) - {'sufficiency', 'necessity'}
     if bad: raise ValueError(f"unknown metrics {sorted(bad)}; choose from 'sufficiency', 'necessity'")
-    t = np.asarray(thresholds, dtype=np.float64).ravel()
-    S = scores[:, None, :] >= t[None, :, None]                                     # (N, T, L)
+    return X, scores
+
+def _evaluate_sets(cls, axis, model, X, S, truth, metrics, n_draws, batch_size, device, random_state, verbose):
+    "The metrics of the sets `S (N, M, L)` (one per value of `axis`), as a `cls`."
     rng = as_rng(random_state)
     y_hat = (predict(model, X, batch_size=batch_size, device=device) >= 0.5).astype(float)
-    ev = ExplanationEval(t, y_hat, S.sum(-1), count_regions(S))
+    ev = cls(axis, y_hat, S.sum(-1), count_regions(S))
     if 'sufficiency' in metrics:
         ev.sufficiency = 1 - np.abs(y_hat[:, None] - restricted_predictions(model, X, S, n_draws, batch_size, device, rng, verbose))
     if 'necessity' in metrics:
         ev.necessity = np.abs(y_hat[:, None] - restricted_predictions(model, X, ~S, n_draws, batch_size, device, rng, verbose))
     if truth is not None:
         T_ = np.asarray(truth, dtype=bool)
-        if T_.shape != scores.shape: raise ValueError(f"truth must be (N, L) = {scores.shape}, got {T_.shape}")
+        if T_.shape != (S.shape[0], S.shape[2]): raise ValueError(f"truth must be (N, L) = {(S.shape[0], S.shape[2])}, got {T_.shape}")
         hit = (S & T_[:, None, :]).sum(-1).astype(float)
         n_true = T_.sum(-1, keepdims=True)
         with np.errstate(invalid='ignore', divide='ignore'):
             ev.precision = np.where(ev.size > 0, hit / np.maximum(ev.size, 1), np.nan)
             ev.recall = np.where(n_true > 0, hit / np.maximum(n_true, 1), np.nan)
     return ev
+
+def top_sets(scores, # (N, L) importance scores
+             sizes: Sequence[int], # set sizes (bp)
+             random_state=None, # seed of the tie-breaking
+             ) -> np.ndarray:
+    "Boolean `(N, M, L)`: for every size s, the s highest-scoring positions of each sequence (ties broken at random, seeded)."
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2: raise ValueError(f"scores must be (N, L), got shape {scores.shape}")
+    sizes = np.asarray(sizes, dtype=int).ravel()
+    if (sizes < 0).any() or (sizes > scores.shape[1]).any():
+        raise ValueError(f"sizes must lie in [0, L = {scores.shape[1]}], got {sizes.tolist()}")
+    jitter = as_rng(random_state).random(scores.shape)
+    rank = np.empty(scores.shape, dtype=int)                                 # 0 = highest score
+    order = np.lexsort((jitter, -scores), axis=1)                            # by score, then the random key
+    np.put_along_axis(rank, order, np.arange(scores.shape[1])[None, :].repeat(len(scores), 0), axis=1)
+    return rank[:, None, :] < sizes[None, :, None]
+
+@dataclass
+class SizeMatchedEval(ExplanationEval):
+    "`ExplanationEval` of sets of fixed sizes: `thresholds` holds the sizes (bp) and `size` equals them."
+    @property
+    def sizes(self) -> np.ndarray: return self.thresholds
+
+    def summary(self, rows=None) -> pd.DataFrame:
+        return super().summary(rows).rename(columns={'t': 'bp'}).drop(columns='size')
+
+def evaluate_at_sizes(model: nn.Module, # predictor (N, 4, L) -> probabilities (N,)
+                      X, # (N, 4, L) one-hot sequences
+                      scores, # (N, L) importance scores (any scale: only their order is used)
+                      sizes: Sequence[int] = (10, 20, 40, 80), # set sizes (bp)
+                      truth=None, # (N, L) boolean planted-motif positions, for precision/recall
+                      metrics: Sequence[str] = ('sufficiency', 'necessity'), # restricted-prediction metrics to compute
+                      n_draws: int = 100, # uniform-reference draws per f_S estimate
+                      batch_size: int = 500, device=None,
+                      random_state=None, # seed of the tie-breaking and of the reference draws
+                      verbose: bool = False,
+                      ) -> SizeMatchedEval:
+    "Sufficiency of the top-s positions and necessity of removing them, at the same sizes s for every explainer."
+    X, scores = _checked(X, scores, metrics)
+    rng = as_rng(random_state)
+    S = top_sets(scores, sizes, rng)
+    return _evaluate_sets(SizeMatchedEval, np.asarray(sizes, dtype=float).ravel(), model, X, S, truth, metrics, n_draws,
+                          batch_size, device, rng, verbose)
+
 
 # %% ../nbs/api/11a_explanations.ipynb #0c28bead
 def motif_sets(instances: pd.DataFrame, # ground truth with columns seq, motif, start, end
@@ -303,6 +357,28 @@ def plot_threshold_curves(evals: Mapping[str, ExplanationEval], # explainer name
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+def plot_size_curves(evals: Mapping[str, SizeMatchedEval], # explainer name -> size-matched evaluation
+                     metric: str = 'sufficiency', # 'sufficiency' or 'necessity'
+                     rows=None, # sequences to include (boolean/int index, or a dict name -> index); default all
+                     title: str | None = None, # axes title
+                     ax=None, # matplotlib axes (default: a new figure)
+                     ):
+    "Mean metric (with the interquartile range) against the set size in bp, one line per explainer: a size-fair comparison."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(4.2, 3.1))
+    for i, (name, ev) in enumerate(evals.items()):
+        r = rows.get(name) if isinstance(rows, Mapping) else rows
+        v = getattr(ev, metric)
+        if v is None: continue
+        v = np.asarray(v, dtype=float)[slice(None) if r is None else r]
+        if len(v) == 0: continue
+        ax.plot(ev.sizes, v.mean(0), 'o-', color=f'C{i}', ms=3, label=name)
+        ax.fill_between(ev.sizes, np.percentile(v, 25, 0), np.percentile(v, 75, 0), color=f'C{i}', alpha=0.15, lw=0)
+    ax.set_xscale('log'); ax.set_xlabel('|S| (bp, top-scoring positions)'); ax.set_ylabel(metric); ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    if title: ax.set_title(title, fontsize=9)
+    return ax
 
 def plot_explanations(scores: Mapping[str, np.ndarray], # explainer name -> (L,) scores of one sequence
                       instances: pd.DataFrame | None = None, # that sequence's planted instances (motif, start, end)

@@ -23,9 +23,10 @@ from .models import DilatedResidualTrunk
 from .train import predict
 
 # %% auto #0
-__all__ = ['MEM_DEFAULTS', 'SCRAMBLER_DEFAULTS', 'bounded_sigma', 'kernel_band', 'gaussian_mask_logits', 'random_one_hot',
-           'relaxed_bernoulli_st', 'mem_samples', 'categorical_st', 'MEMOutput', 'MEM', 'ScramblerOutput',
-           'pssm_information', 'Scrambler', 'keep_gradient_check', 'ExplainerFit', 'fit_explainer', 'explain']
+__all__ = ['MEM_DEFAULTS', 'PAPER_RECIPE', 'SCRAMBLER_DEFAULTS', 'bounded_sigma', 'kernel_band', 'gaussian_mask_logits',
+           'random_one_hot', 'relaxed_bernoulli_st', 'mem_samples', 'categorical_st', 'bound_logits', 'MEMOutput',
+           'MEM', 'ScramblerOutput', 'pssm_information', 'Scrambler', 'keep_gradient_check', 'ExplainerFit',
+           'fit_explainer', 'explain']
 
 # %% ../nbs/api/11_mems.ipynb #4ae2f052
 def bounded_sigma(raw, # unconstrained values (tensor)
@@ -71,27 +72,33 @@ def random_one_hot(n: int, # number of sequences
     codes = torch.randint(0, 4, (n, L), generator=generator)
     return F.one_hot(codes, 4).permute(0, 2, 1).float().to(device if device is not None else 'cpu')
 
-def relaxed_bernoulli_st(p, # probabilities of 1, any shape
+def relaxed_bernoulli_st(p=None, # probabilities of 1, any shape (or pass `logits`)
                          temperature: float = 0.5, # relaxation temperature
                          generator: torch.Generator | None = None, # CPU generator for the noise
-                         eps: float = 1e-6, # clamp for probabilities and noise
+                         eps: float = 1e-6, # clamp of the uniform noise (and of `p`, when probabilities are given)
+                         logits=None, # log-odds of 1, any shape: no clamp on the parameters, so no dead zone
                          ):
-    "Hard 0/1 samples of Bernoulli(`p`) whose gradient is that of the relaxed (binary Concrete) sample."
-    u = torch.rand(p.shape, generator=generator).to(p.device).clamp(eps, 1 - eps)
-    q = p.clamp(eps, 1 - eps)
-    soft = torch.sigmoid((torch.log(q) - torch.log1p(-q) + torch.log(u) - torch.log1p(-u)) / temperature)
-    hard = (soft > 0.5).to(p.dtype)
+    "Hard 0/1 samples of Bernoulli(`p`) (or Bernoulli(sigmoid(`logits`))) whose gradient is that of the relaxed (binary Concrete) sample."
+    if (p is None) == (logits is None): raise ValueError("pass exactly one of p (probabilities) and logits")
+    if logits is None:
+        q = p.clamp(eps, 1 - eps)                 # probabilities below eps get no gradient: prefer logits
+        logits = torch.log(q) - torch.log1p(-q)
+    u = torch.rand(logits.shape, generator=generator).to(logits.device).clamp(eps, 1 - eps)
+    soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
+    hard = (soft > 0.5).to(logits.dtype)
     return hard + soft - soft.detach()
 
 def mem_samples(X, # (N, 4, L) one-hot sequences
-                keep, # (N, L) probability of keeping each base
+                keep=None, # (N, L) probability of keeping each base (or pass `keep_logits`)
                 n_samples: int = 10, # samples per sequence (K)
                 temperature: float = 0.5, # relaxed-Bernoulli temperature
                 generator: torch.Generator | None = None, # CPU generator
+                keep_logits=None, # (N, L) log-odds of keeping each base (what a MEM passes: no dead zone)
                 ):
     "`(N * n_samples, 4, L)` samples (sequence-major): each base kept with probability `keep`, else a uniform random base."
     N, _, L = X.shape
-    z = relaxed_bernoulli_st(keep.repeat_interleave(n_samples, 0), temperature, generator)[:, None, :]
+    rep = lambda t: None if t is None else t.repeat_interleave(n_samples, 0)
+    z = relaxed_bernoulli_st(rep(keep), temperature, generator, logits=rep(keep_logits))[:, None, :]
     B = random_one_hot(N * n_samples, L, generator, X.device)
     return z * X.repeat_interleave(n_samples, 0) + (1 - z) * B
 
@@ -106,7 +113,11 @@ def categorical_st(logits, # (M, 4, L) PSSM logits
     return hard + P - P.detach()
 
 # %% ../nbs/api/11_mems.ipynb #bdc5565b
-MEM_DEFAULTS = {'sufficient': dict(lambda1=2.0, lambda2=0.5), 'necessary': dict(lambda1=5.0, lambda2=0.01)}
+MEM_DEFAULTS = {  # the paper's lambdas; the loss readings measured on the API page (section "Training dynamics")
+    'sufficient': dict(lambda1=2.0, lambda2=0.5, pred_loss='bce', pred_scale='mean', drift_penalty=0.1),
+    'necessary': dict(lambda1=5.0, lambda2=0.01, pred_loss='abs', pred_scale='sum', drift_penalty=1.0)}
+PAPER_RECIPE = {'mem': dict(init_keep=None, logit_clamp=None, pred_loss='abs', pred_scale='mean', drift_penalty=0.0),
+                'fit': dict(warmup=0.0)}   # the recipe as written: MEM(kind, **PAPER_RECIPE['mem']); fit_explainer(..., **PAPER_RECIPE['fit'])
 _MEM_KINDS = {'s': 'sufficient', 'sufficient': 'sufficient', 's-mem': 'sufficient',
               'n': 'necessary', 'necessary': 'necessary', 'n-mem': 'necessary'}
 
@@ -117,12 +128,26 @@ def _with_class(X, y_hat, class_input: bool):
                                        "or pass the predictor to `explain`")
     return torch.cat([X, y_hat.to(X.dtype).reshape(-1, 1, 1).expand(-1, 1, X.shape[2])], 1)
 
+_CLAMPS = ('tanh', 'straight-through')
+
+def bound_logits(z, # mask logits (tensor)
+                 bound: float | None, # the bound (None: return z)
+                 clamp: str = 'tanh', # 'tanh' or 'straight-through'
+                 ):
+    "`bound * tanh(z / bound)` (the gradient shrinks with the bound) or a hard clamp whose gradient is the identity."
+    if bound is None: return z
+    if clamp == 'tanh': return bound * torch.tanh(z / bound)
+    if clamp == 'straight-through': return z + (z.clamp(-bound, bound) - z).detach()
+    raise ValueError(f"clamp must be one of {list(_CLAMPS)}, got {clamp!r}")
+
 @dataclass
 class MEMOutput:
     "What a MEM computes for a batch: the mask and the parameters it is made from."
     mask: torch.Tensor   # (N, L) in [0, 1]
     w: torch.Tensor      # (N, L) kernel weights
     sigma: torch.Tensor  # (N, L) kernel widths, in [sigma_min, sigma_max]
+    logits: torch.Tensor | None = None      # (N, L) mask logits after the bound: mask = sigmoid(logits)
+    raw_logits: torch.Tensor | None = None  # (N, L) the Gaussian-kernel sum before the bound
 
 class MEM(nn.Module):
     "Motif Explainer Model: dilated residual trunk -> per-position `w` and bounded `sigma` -> Gaussian-kernel mask."
@@ -138,7 +163,12 @@ class MEM(nn.Module):
                  channels: int = 32, n_groups: int = 5, blocks_per_group: int = 4, kernel_size: int = 3, # trunk
                  dilations: Sequence[int] = (1, 2, 4, 2, 1), norm: str | None = 'instance', # trunk
                  init_keep: float | None = 0.9, # initial keep probability of the samples (s: mask, n: 1 - mask); None: default init
-                 logit_clamp: float | None = 5.0, # clamp mask logits to +/- this, straight-through gradient (None: off)
+                 logit_clamp: float | None = 5.0, # bound of the mask logits (None: unbounded)
+                 clamp: str = 'straight-through', # 'straight-through': hard clamp, identity gradient; 'tanh': logit_clamp * tanh(z / logit_clamp)
+                 drift_penalty: float | None = None, # weight of mean(relu(|raw logit| - logit_clamp)), keeps raw logits near the bound (None: s 0.1, n 1)
+                 pred_loss: str | None = None, # 'abs': |Y^ - mean_k f| (paper eq. 18); 'bce': cross-entropy of mean_k f against Y^ (n-MEM: 1 - Y^); None: s 'bce', n 'abs'
+                 pred_scale: str | None = None, # 'mean': prediction term as written; 'sum': times K (summed over the K samples); None: s 'mean', n 'sum'
+                 mask_target: float | None = None, # None: lambda1 * mean(m); a fraction t: lambda1 * relu(mean(m) - t) (a margin)
                  class_input: bool = False, # give the trunk the predicted class as a fifth input channel
                  random_state=None, # seed for parameter initialisation (None: PyTorch's global generator)
                  ):
@@ -148,11 +178,19 @@ class MEM(nn.Module):
         d = MEM_DEFAULTS[self.kind]
         self.lambda1 = d['lambda1'] if lambda1 is None else float(lambda1)
         self.lambda2 = d['lambda2'] if lambda2 is None else float(lambda2)
+        pred_loss = d['pred_loss'] if pred_loss is None else pred_loss
+        pred_scale = d['pred_scale'] if pred_scale is None else pred_scale
+        drift_penalty = d['drift_penalty'] if drift_penalty is None else drift_penalty
         if not 0 < sigma_min < sigma_max: raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.band = kernel_band(sigma_max) if band == 'auto' else band
         self.temperature, self.n_samples = float(temperature), int(n_samples)
         self.logit_clamp, self.class_input = logit_clamp, bool(class_input)
+        for name, v, ok in (('clamp', clamp, _CLAMPS), ('pred_loss', pred_loss, ('abs', 'bce')), ('pred_scale', pred_scale, ('mean', 'sum'))):
+            if v not in ok: raise ValueError(f"{name} must be one of {list(ok)}, got {v!r}")
+        if mask_target is not None and not 0 <= mask_target < 1: raise ValueError(f"mask_target must be in [0, 1), got {mask_target}")
+        self.clamp, self.pred_loss, self.pred_scale, self.mask_target = clamp, pred_loss, pred_scale, mask_target
+        self.drift_penalty = float(drift_penalty)
         with torch_seeded(random_state):
             self.trunk = DilatedResidualTrunk(5 if class_input else 4, channels, n_groups, blocks_per_group, kernel_size,
                                               dilations, norm)
@@ -169,9 +207,9 @@ class MEM(nn.Module):
                 ) -> MEMOutput:
         h = self.head(self.trunk(_with_class(X, y_hat, self.class_input)))
         w, sigma = h[:, 0], bounded_sigma(h[:, 1], self.sigma_min, self.sigma_max)
-        z = gaussian_mask_logits(w, sigma, self.band)
-        if self.logit_clamp is not None: z = z + (z.clamp(-self.logit_clamp, self.logit_clamp) - z).detach()
-        return MEMOutput(torch.sigmoid(z), w, sigma)
+        raw = gaussian_mask_logits(w, sigma, self.band)
+        z = bound_logits(raw, self.logit_clamp, self.clamp)
+        return MEMOutput(torch.sigmoid(z), w, sigma, z, raw)
 
     def importance(self, X, y_hat=None):
         "Importance scores in [0, 1]: the mask itself."
@@ -183,15 +221,27 @@ class MEM(nn.Module):
              generator=None, # CPU generator for sampling
              reg_weight: float = 1.0, # multiplier of lambda1 (the warm-up)
              ) -> dict:
-        "Loss terms for a batch: `pred` (s: |Y^ - mean f|, n: 1 - |Y^ - mean f|), `reg`, `total`, `mask_mean`."
+        "Loss terms for a batch: `pred`, `reg`, `total`, and readings `mask_mean`, `logit_abs` (mean |raw logit|)."
         y_hat = (p_ref >= 0.5).to(X.dtype)
         out = self(X, y_hat)
-        keep = out.mask if self.kind == 'sufficient' else 1 - out.mask
-        p = predictor(mem_samples(X, keep, self.n_samples, self.temperature, generator)).reshape(X.shape[0], self.n_samples)
-        dist = (y_hat - p.mean(1)).abs()
-        pred = dist.mean() if self.kind == 'sufficient' else (1 - dist).mean()
-        reg = reg_weight * self.lambda1 * out.mask.mean() - self.lambda2 * torch.log(out.sigma).mean()
-        return {'total': pred + reg, 'pred': pred, 'reg': reg, 'mask_mean': out.mask.mean().detach()}
+        keep_logits = out.logits if self.kind == 'sufficient' else -out.logits
+        p = predictor(mem_samples(X, None, self.n_samples, self.temperature, generator, keep_logits=keep_logits))
+        f = p.reshape(X.shape[0], self.n_samples).mean(1)
+        target = y_hat if self.kind == 'sufficient' else 1 - y_hat       # s: keep the class; n: flip it
+        if self.pred_loss == 'abs':
+            pred = (target - f).abs().mean()            # n-MEM: |(1 - Y^) - f| = 1 - |Y^ - f| for binary Y^
+        else:
+            eps = 1e-6                                  # added, not clamped: a clamp would have no gradient beyond it
+            pred = -(target * torch.log(f + eps) + (1 - target) * torch.log(1 - f + eps)).mean()
+        if self.pred_scale == 'sum': pred = pred * self.n_samples
+        m = out.mask.mean()
+        size = m if self.mask_target is None else F.relu(m - self.mask_target)
+        reg = reg_weight * self.lambda1 * size - self.lambda2 * torch.log(out.sigma).mean()
+        if self.drift_penalty and self.logit_clamp is not None:
+            reg = reg + self.drift_penalty * F.relu(out.raw_logits.abs() - self.logit_clamp).mean()
+        return {'total': pred + reg, 'pred': pred, 'reg': reg, 'mask_mean': m.detach(),
+                'logit_abs': out.raw_logits.abs().mean().detach()}
+
 
 # %% ../nbs/api/11_mems.ipynb #ed280122
 SCRAMBLER_DEFAULTS = {'inclusion': dict(lam=2.0, t_bits=1e-4), 'occlusion': dict(lam=5.0, t_bits=1e-4)}
@@ -326,8 +376,38 @@ class _frozen:
 @dataclass
 class ExplainerFit:
     "Outcome of `fit_explainer`."
-    history: pd.DataFrame  # one row per epoch: mean loss terms, sparsity-weight multiplier, seconds
+    history: pd.DataFrame  # one row per epoch: mean loss terms, sparsity-weight multiplier, seconds (and the monitor's readings)
     seconds: float         # total training time
+
+    def stabilised(self, column: str = 'size_bp', # a monitored reading
+                   last: int = 3, # epochs compared
+                   rtol: float = 0.1, # largest relative change over them
+                   atol: float = 2.0, # ... or absolute change (bp)
+                   ) -> bool:
+        "Whether `column` changed by at most `max(atol, rtol * value)` over the `last` epochs (False without enough epochs)."
+        if column not in self.history or len(self.history) < last: return False
+        v = self.history[column].to_numpy()[-last:]
+        return bool(v.max() - v.min() <= max(atol, rtol * abs(v[-1])))
+
+def _monitor(explainer, predictor, X, truth, n_draws: int, threshold: float, device, seed: int) -> dict:
+    "Readings of an explainer on a fixed set: mean |S| (bp) and regions at `threshold`, the measured sufficiency (s-MEM, "
+    "inclusion) or necessity (n-MEM, occlusion) of S, and with `truth` the precision and recall of S."
+    from argminn_nb.explanations import count_regions, restricted_predictions    # (explanations does not import mems)
+    scores = explain(explainer, X, predictor, device=device)
+    S = scores >= threshold
+    y_hat = (predict(predictor, X, device=device) >= 0.5).astype(float)
+    out = {'size_bp': float(S.sum(1).mean()), 'regions': float(count_regions(S).mean())}
+    if explainer.kind in ('sufficient', 'inclusion'):
+        out['sufficiency'] = float(np.mean(1 - np.abs(y_hat - restricted_predictions(predictor, X, S, n_draws, device=device,
+                                                                                        random_state=seed))))
+    else:
+        out['necessity'] = float(np.mean(np.abs(y_hat - restricted_predictions(predictor, X, ~S, n_draws, device=device,
+                                                                                  random_state=seed))))
+    if truth is not None:
+        hit = (S & truth).sum(1)
+        out['precision'] = float(np.mean(np.where(S.sum(1) > 0, hit / np.maximum(S.sum(1), 1), 0.0)))
+        out['recall'] = float(np.mean(hit / np.maximum(truth.sum(1), 1)))
+    return out
 
 def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with `.loss(predictor, X, p_ref, generator, reg_weight)`)
                   predictor: nn.Module, # trained model: one-hot (N, 4, L) -> probabilities (N,); kept frozen
@@ -342,9 +422,20 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                   random_state=None, # seed for batch order and sampling noise
                   verbose: bool = False, # progress bar
                   mixed_precision: bool | None = None, # bfloat16 autocast of the explainer and predictor passes (None: on CUDA only)
+                  monitor=None, # (M, 4, L) sequences read after every epoch (|S|, regions, sufficiency or necessity)
+                  monitor_truth=None, # (M, L) boolean planted-motif positions of `monitor`: adds precision and recall
+                  monitor_draws: int = 20, # uniform-reference draws per sufficiency / necessity estimate of the monitor
+                  monitor_threshold: float = 0.5, # S = scores >= this
                   ) -> ExplainerFit:
-    "Train an explainer against a frozen predictor; returns the per-epoch loss history."
+    "Train an explainer against a frozen predictor; returns the per-epoch loss history (and monitor readings)."
     X = check_one_hot(X)
+    if monitor is not None:
+        monitor = check_one_hot(monitor)
+        monitor = monitor.detach().cpu().numpy() if isinstance(monitor, torch.Tensor) else np.asarray(monitor, np.float32)
+        if monitor_truth is not None:
+            monitor_truth = np.asarray(monitor_truth, dtype=bool)
+            if monitor_truth.shape != (monitor.shape[0], monitor.shape[2]):
+                raise ValueError(f"monitor_truth must be (M, L) = {(monitor.shape[0], monitor.shape[2])}, got {monitor_truth.shape}")
     if not 0 <= warmup <= 1: raise ValueError(f"warmup is a fraction of the epochs, in [0, 1]; got {warmup}")
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = get_device(device)
@@ -377,8 +468,12 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                 terms['total'].backward()
                 opt.step()
                 for k, v in terms.items(): sums[k] = sums.get(k, 0.0) + float(v.detach())
-            rows.append(dict(epoch=epoch, reg_weight=rw, **{k: v / len(slices) for k, v in sums.items()},
-                             seconds=time.time() - t0))
+            row = dict(epoch=epoch, reg_weight=rw, **{k: v / len(slices) for k, v in sums.items()}, seconds=time.time() - t0)
+            if monitor is not None:
+                with _frozen(explainer):
+                    row.update(_monitor(explainer, predictor, monitor, monitor_truth, monitor_draws, monitor_threshold,
+                                        device, seed=0))   # the same reference draws every epoch
+            rows.append(row)
     explainer.eval()
     return ExplainerFit(pd.DataFrame(rows), time.time() - t_start)
 

@@ -484,7 +484,7 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
                        instances: pd.DataFrame | None = None, # known motif instances (seq, motif, start, end): precision/recall, logic
                        epochs: int = 10, # explainer training epochs
                        s_lambda1: float | None = None, # s-MEM sparsity weight (None: the paper's 2)
-                       n_lambda1: float = 1.0, # n-MEM sparsity weight (the paper's 5 removes almost nothing: experiment 05)
+                       n_lambda1: float | None = None, # n-MEM sparsity weight (None: the paper's 5, with the package's loss readings)
                        threshold: float = 0.5, # mask threshold for the regions
                        n_eval: int = 200, # sequences whose sufficiency / necessity are measured (a seeded sample)
                        n_draws: int = 20, # random-background draws per restricted prediction
@@ -605,7 +605,7 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
     fmt = lambda v: 'n/a' if v is None else f'{v:.3f}'
     md = ['## Sufficient and necessary regions (Motif Explainer Models)', '',
           f"An s-MEM (sufficient) and an n-MEM (necessary) were fitted on {type(model).__name__} for {epochs} epochs over the "
-          f"{N} sequences (s-MEM λ1 = {2.0 if s_lambda1 is None else s_lambda1:g}, n-MEM λ1 = {n_lambda1:g}). A region is a run of "
+          f"{N} sequences (s-MEM λ1 = {2.0 if s_lambda1 is None else s_lambda1:g}, n-MEM λ1 = {5.0 if n_lambda1 is None else n_lambda1:g}). A region is a run of "
           f"mask ≥ {threshold:g}; sufficiency (1 − |Ŷ − f(kept bases, random background elsewhere)|) and necessity "
           f"(|Ŷ − f(region bases randomised)|) were measured on {len(idx)} sequences with {n_draws} draws each.", '',
           '| sequences | s-MEM bp | s-MEM regions | sufficiency | n-MEM bp | n-MEM regions | necessity |', '|---|---|---|---|---|---|---|',
