@@ -30,8 +30,8 @@ from .interpret import filter_pfms, trace_instances
 # %% auto #0
 __all__ = ['MODISCO_COLUMNS', 'LABEL_COLUMNS', 'FIMO_COLUMNS', 'LogitModel', 'Attributions', 'deep_lift_shap',
            'integrated_gradients', 'plot_importance_tracks', 'trim_to_width', 'ModiscoResult', 'run_modisco',
-           'label_motifs', 'plot_modisco_motifs', 'collapse_overlaps', 'fimo_instances', 'PosthocResult',
-           'posthoc_pipeline', 'ReadoutResult', 'argminn_readout', 'precision_curves']
+           'select_by_ic', 'label_motifs', 'plot_modisco_motifs', 'collapse_overlaps', 'fimo_instances',
+           'PosthocResult', 'posthoc_pipeline', 'ReadoutResult', 'argminn_readout', 'precision_curves']
 
 # %% ../nbs/api/09_posthoc.ipynb #ba6dd65f
 _ROUTED = {F.relu: nn.ReLU, torch.relu: nn.ReLU, torch.Tensor.relu: nn.ReLU,
@@ -287,6 +287,7 @@ class ModiscoResult:
     seqlets: pd.DataFrame # pattern, seq, start, end, revcomp (coordinates in the input sequences)
     note: str = '' # why the result is empty, if it is
     settings: dict = field(default_factory=dict) # parameters of the run
+    untrimmed_cwms: dict = field(default_factory=dict) # name -> (4, length) contribution-weight matrix of the whole pattern
 
     def __len__(self): return len(self.motifs)
 
@@ -354,21 +355,48 @@ def run_modisco(X, # one-hot (N, 4, L)
     if not pats:
         return _empty_modisco("MoDISco found no patterns: fewer than 100 seqlets of either sign passed its threshold, or "
                               "no cluster survived its filters", settings)
-    rows, motifs, cwms, untrimmed, seqlets = [], {}, {}, {}, []
+    rows, motifs, cwms, untrimmed, ucwms, seqlets = [], {}, {}, {}, {}, []
     for sign, i, p in pats:
         name = f'{sign}_{i}'
         pfm = _pattern_pfm(p.sequence)
         s, e = trim_to_width(pfm, width) if width is not None else (0, pfm.shape[1])
         untrimmed[name] = Motif(name, pfm)
         motifs[name] = Motif(name, pfm[:, s:e])
-        cwms[name] = np.asarray(p.contrib_scores, dtype=np.float64).T[:, s:e]
+        ucwms[name] = np.asarray(p.contrib_scores, dtype=np.float64).T
+        cwms[name] = ucwms[name][:, s:e]
         rows.append(dict(name=name, sign=sign, n_seqlets=len(p.seqlets), length=pfm.shape[1], trim_start=s, trim_end=e,
                          consensus=motifs[name].consensus, ic=float(information_content(pfm[:, s:e]).sum())))
         seqlets.append(pd.DataFrame(dict(pattern=name, seq=[q.example_idx for q in p.seqlets],
                                          start=[q.start + off for q in p.seqlets], end=[q.end + off for q in p.seqlets],
                                          revcomp=[bool(q.is_revcomp) for q in p.seqlets])))
     table = pd.DataFrame(rows, columns=MODISCO_COLUMNS).sort_values('n_seqlets', ascending=False, kind='stable')
-    return ModiscoResult(table.reset_index(drop=True), motifs, cwms, untrimmed, pd.concat(seqlets, ignore_index=True), '', settings)
+    return ModiscoResult(table.reset_index(drop=True), motifs, cwms, untrimmed, pd.concat(seqlets, ignore_index=True), '', settings, ucwms)
+
+# %% ../nbs/api/09_posthoc.ipynb #ic_code
+def select_by_ic(result: ModiscoResult, # from `run_modisco`
+                 min_ic: float = 0.2, # flanking columns below this many bits are trimmed
+                 min_length: int = 5, # a trimmed motif must keep at least this many columns
+                 min_total_ic: float = 4.0, # ... and at least this much information in total (bits)
+                 ) -> ModiscoResult:
+    "The authors' motif filter: each whole pattern trimmed of low-information flanks, kept if long and informative enough."
+    rows, motifs, cwms = [], {}, {}
+    for r in result.table.itertuples():
+        pfm = result.untrimmed[r.name].pfm
+        hi = np.flatnonzero(information_content(pfm) >= min_ic)
+        if len(hi) == 0: continue                                             # no informative column at all
+        s, e = int(hi[0]), int(hi[-1]) + 1
+        ic = float(information_content(pfm[:, s:e]).sum())
+        if e - s < min_length or ic < min_total_ic: continue
+        motifs[r.name] = Motif(r.name, pfm[:, s:e])
+        if r.name in result.untrimmed_cwms: cwms[r.name] = result.untrimmed_cwms[r.name][:, s:e]
+        rows.append(dict(name=r.name, sign=r.sign, n_seqlets=r.n_seqlets, length=r.length, trim_start=s, trim_end=e,
+                         consensus=motifs[r.name].consensus, ic=ic))
+    settings = result.settings | dict(selection='ic', min_ic=min_ic, min_length=min_length, min_total_ic=min_total_ic)
+    note = result.note or ('' if motifs else f'no pattern kept {min_length}+ columns of ≥ {min_ic} bits with ≥ {min_total_ic} bits in all')
+    return ModiscoResult(pd.DataFrame(rows, columns=MODISCO_COLUMNS), motifs, cwms,
+                         {k: v for k, v in result.untrimmed.items() if k in motifs},
+                         result.seqlets[result.seqlets.pattern.isin(list(motifs))].reset_index(drop=True), note, settings,
+                         {k: v for k, v in result.untrimmed_cwms.items() if k in motifs})
 
 # %% ../nbs/api/09_posthoc.ipynb #1acbd316
 LABEL_COLUMNS = ['motif', 'n_seqlets', 'best_match', 'p_value', 'q_value', 'neg_log10_q', 'strand', 'label']

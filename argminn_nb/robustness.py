@@ -5,7 +5,10 @@
 # %% ../nbs/api/10_robustness.ipynb #56341687
 from __future__ import annotations
 
+import copy
+import itertools
 import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -13,19 +16,22 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+import torch.nn.functional as F
 
-from .core import as_rng, progress, seed_streams, split_xy
+from .core import (as_rng, batch_slices, eval_mode, get_device, progress, seed_of, seed_streams, split_xy, to_numpy,
+                             to_tensor)
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
 from .inference import batched
 from .models import filter_weights
 from .motifs import Motif, scan_kernels, scan_motifs, windows_above
-from .simulate import SimConfig, SimData, eval_set, generate, get_config
+from .simulate import Arrangement, SimConfig, SimData, eval_set, generate, get_config
 from .train import metrics_from_probs, predict
 
 # %% auto #0
 __all__ = ['GC_GRID', 'FilterKmers', 'extreme_kmers', 'AdversarialSet', 'motif_free_sequences', 'padded_positives',
-           'set_accuracy', 'max_motif_scores', 'plot_adversarial_examples', 'background_gc', 'GCSets', 'gc_test_sets',
-           'GCSweep', 'gc_sweep', 'plot_gc_sweep']
+           'set_accuracy', 'max_motif_scores', 'log10_likelihood_ratio', 'motif_free', 'plot_likelihood_ratio',
+           'plot_adversarial_examples', 'background_gc', 'GCSets', 'gc_test_sets', 'GCSweep', 'gc_sweep',
+           'plot_gc_sweep', 'AttackResult', 'gradient_attack', 'outside_instances', 'plot_attack']
 
 # %% ../nbs/api/10_robustness.ipynb #93091957
 @dataclass
@@ -238,22 +244,49 @@ def padded_positives(model, # attacked model (anything `extreme_kmers` accepts)
                           excluded, rebuilt, km, threshold)
 
 # %% ../nbs/api/10_robustness.ipynb #bfcfa0f2
+def _train_mode_probs(model: nn.Module, X, batch_size: int, device, random_state) -> np.ndarray:
+    "Probabilities from a copy of `model` in train mode (batch statistics, dropout on), without gradients; the model is untouched."
+    dev = get_device(device)
+    if len(X) < 2: raise ValueError("train mode needs at least 2 sequences (BatchNorm normalises by the batch)")
+    sls = list(batch_slices(len(X), batch_size))
+    if len(sls) > 1 and sls[-1].stop - sls[-1].start == 1: sls[-2:] = [slice(sls[-2].start, sls[-1].stop)]   # no batch of one
+    m = copy.deepcopy(model).to(dev).train()
+    with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        torch.manual_seed(seed_of(random_state))
+        return np.concatenate([to_numpy(m(to_tensor(X[sl], device=dev))).reshape(-1) for sl in sls])
+
 def set_accuracy(models: dict[str, nn.Module] | nn.Module, # name -> model (or one model)
                  sets: dict, # name -> AdversarialSet, SimData or (X, y)
                  batch_size: int = 256, # sequences per forward pass
                  device=None, # None: CUDA if available, else CPU
+                 dataset: str | dict | SimConfig | None = None, # generating model: score only sequences whose label it supports
+                 max_ratio: float = 0.1, # with `dataset`: a label-0 sequence counts when LR < max_ratio, a label-1 one when LR > 1/max_ratio
+                 mode: str = 'eval', # 'eval' (correct); 'train': BatchNorm on batch statistics and dropout on, as code that never calls model.eval()
+                 random_state=0, # seed of the dropout masks in 'train' mode
                  ) -> pd.DataFrame:
-    "One row per (set, model): n, label balance, accuracy, mean probability and fraction called positive."
+    "One row per (set, model): n, label balance, accuracy, mean probability and fraction called positive (with `dataset`: of the kept rows)."
+    if mode not in ('eval', 'train'): raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if not 0 < max_ratio < 1: raise ValueError(f"max_ratio must be in (0, 1), got {max_ratio}")
     if isinstance(models, nn.Module): models = {type(models).__name__: models}
     rows = []
     for sname, data in sets.items():
         X, y = split_xy(data)
         y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+        keep = np.ones(len(y), bool)
+        if dataset is not None:
+            lr = log10_likelihood_ratio(X, dataset)
+            keep = np.where(y >= 0.5, lr > -np.log10(max_ratio), lr < np.log10(max_ratio))
         for mname, model in models.items():
-            p = predict(model, X, batch_size, device)
-            rows.append(dict(set=sname, model=mname, n=len(y), positives=float(y.mean()),
-                             accuracy=float(np.mean((p >= 0.5) == (y >= 0.5))), mean_prob=float(p.mean()),
-                             called_positive=float(np.mean(p >= 0.5))))
+            row = dict(set=sname, model=mname, n=len(y), positives=float(y.mean()))
+            if dataset is not None: row.update(n_kept=int(keep.sum()), status='ok' if keep.any() else 'not constructible')
+            if keep.any():
+                Xk = X[np.flatnonzero(keep)] if not keep.all() else X
+                p = predict(model, Xk, batch_size, device) if mode == 'eval' else _train_mode_probs(model, Xk, batch_size, device, random_state)
+                yk = y[keep]
+                row.update(accuracy=float(np.mean((p >= 0.5) == (yk >= 0.5))), mean_prob=float(p.mean()),
+                           called_positive=float(np.mean(p >= 0.5)))
+            else: row.update(accuracy=np.nan, mean_prob=np.nan, called_positive=np.nan)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 # %% ../nbs/api/10_robustness.ipynb #c82d0349
@@ -272,6 +305,154 @@ def max_motif_scores(data, # AdversarialSet, SimData, (X, y) pair, or one-hot (N
         keep = inst.motif.isin(idx).values
         S[inst.seq.values[keep], [idx[m] for m in inst.motif.values[keep]], :, inst.start.values[keep]] = np.nan
     return np.nan_to_num(S, nan=-np.inf).reshape(len(S), -1).max(1)
+
+# %% ../nbs/api/10_robustness.ipynb #lr_code
+_IMPOSSIBLE = -1e4   # log-probability used for a base the model cannot emit (keeps sums finite; exp() of it is 0)
+
+def _codes_checked(X) -> np.ndarray:
+    "`X` as a float32 one-hot array with a base at every position (an N would silently read as A)."
+    X = check_one_hot(X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=np.float32))
+    empty = X.sum(1) == 0
+    if empty.any():
+        i, j = map(int, np.argwhere(empty)[0])
+        raise ValueError(f"sequence {i} has no base at position {j} (an N): the simulator's likelihood and the attack need "
+                         f"A/C/G/T everywhere ({int(empty.sum())} such positions in all)")
+    return X
+
+def _log_probs(p) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), _IMPOSSIBLE)
+
+def _logmeanexp(a: np.ndarray, axis) -> np.ndarray:
+    "log(mean(exp(a))) along `axis` (an int or a tuple), stable for very negative or very positive entries."
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.mean(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return np.squeeze(out, axis=axis)
+
+def _odds_tracks(codes: np.ndarray, # (N, L) int codes
+                 motif: Motif, log_bg: np.ndarray, # (4,) log background probabilities
+                 ) -> np.ndarray:
+    "`(N, 2, L - W + 1)` log P(window | an instance of `motif` starts here on +/-) / P(window | background)."
+    N, L = codes.shape
+    W = motif.width
+    if L < W: raise ValueError(f"sequences of {L} bp are shorter than motif {motif.name!r} ({W} bp)")
+    lo = _log_probs(motif.pfm) - log_bg[:, None]                                # (4, W) per-base log-odds
+    lo_rc = lo[::-1, ::-1]                                                      # a minus-strand instance reads as the RC
+    n = L - W + 1
+    out = np.zeros((N, 2, n))
+    for j in range(W):
+        c = codes[:, j:j + n]
+        out[:, 0] += lo[c, j]; out[:, 1] += lo_rc[c, j]
+    return out
+
+def _strand_choices(strand: str, k: int) -> list[tuple[float, tuple[int, ...] | None]]:
+    "(probability, per-motif strand index or None for 'each strand at random') for an arrangement's strand rule."
+    if strand == '+': return [(1.0, (0,) * k)]
+    if strand == 'block': return [(0.5, (0,) * k), (0.5, (1,) * k)]
+    return [(1.0, None)]
+
+def _track(T: np.ndarray, s) -> np.ndarray:
+    "`(N, n)` log-odds track of one motif on the chosen strand (s = 0/1), or averaged over both strands (s = None)."
+    return T[:, s] if s is not None else np.logaddexp(T[:, 0], T[:, 1]) - np.log(2)
+
+def _log_ratio_center(cfg: SimConfig, a: Arrangement, tracks: dict) -> np.ndarray:
+    "log P(x | arrangement) / P(x | background) for a 'center' arrangement: every order, gap, block start and strand."
+    k = len(a.motifs)
+    orders = list(itertools.permutations(range(k))) if a.shuffle_order else [tuple(range(k))]
+    c0 = (cfg.length - cfg.center) // 2
+    terms = []                                                                 # one per (order, gaps, strand choice)
+    for order in orders:
+        names = [a.motifs[i] for i in order]
+        w = np.array([cfg.motifs[m].width for m in names])
+        for gaps in itertools.product(*a.gaps):
+            offs = np.concatenate([[0], np.cumsum(w[:-1] + np.asarray(gaps, dtype=np.int64))]).astype(np.int64)
+            total = int(offs[-1] + w[-1])
+            blocks = c0 + np.arange(cfg.center - total + 1)
+            for prob, strands in _strand_choices(a.strand, k):
+                o = total - offs - w if (a.strand == 'block' and strands[0] == 1) else offs   # a minus block is mirrored
+                s = sum(_track(tracks[m], None if strands is None else strands[i])[:, blocks + o[i]]
+                        for i, m in enumerate(names))
+                terms.append(np.log(prob) + _logmeanexp(s, 1))
+    n_layouts = len(orders) * int(np.prod([len(g) for g in a.gaps]))
+    return np.logaddexp.reduce(np.stack(terms, 1), axis=1) - np.log(n_layouts)
+
+def _log_cumsum_exp(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp.accumulate(a, axis=-1)
+
+def _log_ratio_anywhere(cfg: SimConfig, a: Arrangement, tracks: dict) -> np.ndarray:
+    "The same for an 'anywhere' arrangement of one or two motifs (random order, non-overlapping, uniform gaps)."
+    k, L = len(a.motifs), cfg.length
+    if k > 2: raise NotImplementedError(f"the likelihood of 'anywhere' arrangements of more than 2 motifs is not implemented ({a.describe()})")
+    terms = []
+    for prob, strands in _strand_choices(a.strand, k):
+        tr = {m: _track(tracks[m], None if strands is None else strands[i]) for i, m in enumerate(a.motifs)}
+        if k == 1:
+            terms.append(np.log(prob) + _logmeanexp(tr[a.motifs[0]], 1)); continue
+        for first, second in (a.motifs, a.motifs[::-1]):                     # either order, probability 1/2 each
+            wf = cfg.motifs[first].width
+            F = L - wf - cfg.motifs[second].width                            # free bases; u1 <= u2 sorted from 0..F
+            f, g = tr[first][:, :F + 1], tr[second][:, wf:wf + F + 1]        # first at u1, second at u2 + wf
+            before = np.concatenate([np.full((len(f), 1), -np.inf), _log_cumsum_exp(f)[:, :-1]], 1)   # log Σ_{a<b} f(a)
+            pair = g + np.logaddexp(np.log(2) + before, f)                   # P(u1=a, u2=b) = 2/(F+1)^2 (a<b), 1/(F+1)^2 (a=b)
+            terms.append(np.log(prob) + np.log(0.5) + np.logaddexp.reduce(pair, axis=1) - 2 * np.log(F + 1))
+    return np.logaddexp.reduce(np.stack(terms, 1), axis=1)
+
+def _log_side(cfg: SimConfig, arrangements, tracks: dict, n: int) -> np.ndarray:
+    "`(n,)` log P(x | label) / P(x | background): the label's mixture over its arrangements."
+    w = np.array([p for p, _ in arrangements], float); w = w / w.sum()
+    terms = []
+    for p, (_, a) in zip(w, arrangements):
+        if p == 0: continue
+        if not a.motifs: r = np.zeros(n)
+        elif a.placement == 'center': r = _log_ratio_center(cfg, a, tracks)
+        else: r = _log_ratio_anywhere(cfg, a, tracks)
+        terms.append(np.log(p) + r)
+    return np.logaddexp.reduce(np.stack(terms, 1), axis=1)
+
+def log10_likelihood_ratio(data, # one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
+                           dataset: str | dict | SimConfig, # the generating model (its motifs, arrangements and background)
+                           gc: float | None = None, # background G+C fraction (default: the dataset's)
+                           position_free: bool = False, # let 'center' arrangements lie anywhere in the sequence (a motif counts wherever it is)
+                           ) -> np.ndarray:
+    "`(N,)` log10 P(x | positive) / P(x | negative) under the simulator's generating model (before its spurious-match filter)."
+    X = _codes_checked(data if isinstance(data, (np.ndarray, torch.Tensor)) else split_xy(data)[0])
+    cfg = get_config(dataset, gc)
+    if not 0 < cfg.gc < 1: raise ValueError(f"the likelihood ratio needs a background GC strictly between 0 and 1, got {cfg.gc}")
+    if position_free: cfg = replace(cfg, center=cfg.length)
+    if X.shape[-1] != cfg.length:
+        raise ValueError(f"sequences are {X.shape[-1]} bp but dataset {cfg.name!r} generates {cfg.length} bp; "
+                         f"pass a config with length={X.shape[-1]}")
+    codes = X.argmax(1)
+    log_bg = _log_probs([(1 - cfg.gc) / 2, cfg.gc / 2, cfg.gc / 2, (1 - cfg.gc) / 2])
+    tracks = {m: _odds_tracks(codes, mot, log_bg) for m, mot in cfg.motifs.items()}
+    n = len(codes)
+    return (_log_side(cfg, cfg.positives, tracks, n) - _log_side(cfg, cfg.negatives, tracks, n)) / np.log(10)
+
+def motif_free(data, # one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
+               dataset: str | dict | SimConfig, # the generating model
+               max_ratio: float = 0.1, # motif-free: P(x | positive) / P(x | negative) below this
+               gc: float | None = None, # background G+C fraction (default: the dataset's)
+               position_free: bool = False, # a motif counts wherever it is (see `log10_likelihood_ratio`)
+               ) -> np.ndarray:
+    "`(N,)` True where a sequence is motif-free by the simulator's likelihood ratio (ratio < `max_ratio`)."
+    if not max_ratio > 0: raise ValueError(f"max_ratio must be > 0, got {max_ratio}")
+    return log10_likelihood_ratio(data, dataset, gc, position_free) < np.log10(max_ratio)
+
+def plot_likelihood_ratio(sets: dict, # name -> one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
+                          dataset: str | dict | SimConfig, # the generating model
+                          max_ratio: float = 0.1, # the motif-free cut (and its inverse, the motif-bearing cut)
+                          bins: int = 40, ax=None):
+    "Histograms of log10 P(x | positive) / P(x | negative) for several sets, with the motif-free and motif-bearing cuts."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(6, 3))
+    vals = {k: log10_likelihood_ratio(v, dataset) for k, v in sets.items()}
+    allv = np.concatenate(list(vals.values()))
+    edges = np.linspace(np.floor(allv.min()), np.ceil(allv.max()), bins + 1)
+    for k, v in vals.items(): ax.hist(v, edges, histtype='step', lw=1.5, label=f'{k} ({np.mean(v < np.log10(max_ratio)):.0%} motif-free)')
+    for x in (np.log10(max_ratio), -np.log10(max_ratio)): ax.axvline(x, color='grey', ls='--', lw=1)
+    ax.set_xlabel('log10 P(x | positive) / P(x | negative)'); ax.set_ylabel('sequences'); ax.legend(fontsize=7, frameon=False)
+    return ax
 
 # %% ../nbs/api/10_robustness.ipynb #637ea5ac
 def _max_activation(model: nn.Module, X: np.ndarray, device=None) -> np.ndarray:
@@ -430,4 +611,147 @@ def plot_gc_sweep(sweep: GCSweep, # from `gc_sweep`
     ax.set_xlabel('background GC fraction of the test set'); ax.set_ylabel('accuracy'); ax.set_ylim(0.4, 1.0)
     ax.legend(fontsize=8)
     if title: ax.set_title(title, fontsize=10)
+    return ax
+
+# %% ../nbs/api/10_robustness.ipynb #att_code
+@dataclass
+class AttackResult:
+    "A greedy, gradient-guided base-substitution attack: the logit after each edit, and the sequences along the way."
+    X: np.ndarray # (n, 4, L) the sequences attacked
+    goal: str # 'raise' (push towards positive) or 'lower' (towards negative)
+    logits: np.ndarray # (n, max_edits + 1) the model's logit after 0, 1, ... edits (the last value repeated once a sequence stops)
+    edits: np.ndarray # (n, max_edits, 2) (position, new base code) of each edit, -1 where none was made
+    n_edits: np.ndarray # (n,) edits made: a sequence stops at success (`stop_at_success`), at the budget, or when no acceptable edit helps
+    rejected: int # candidate sequences turned down by `allowed` (sequences still being edited only)
+
+    @property
+    def max_edits(self) -> int: return self.logits.shape[1] - 1
+
+    def success(self) -> np.ndarray:
+        "`(n, max_edits + 1)` True where the prediction has crossed 0.5 after at most that many edits."
+        s = self.logits >= 0 if self.goal == 'raise' else self.logits < 0     # predict's convention: positive at p >= 0.5
+        return np.logical_or.accumulate(s, axis=1)
+
+    def sequences(self, budget: int) -> np.ndarray:
+        "`(n, 4, L)` the sequences after at most `budget` edits (each stops at its first success)."
+        if not 0 <= budget <= self.max_edits: raise ValueError(f"budget must be in 0..{self.max_edits}, got {budget}")
+        first = np.where(self.success()[:, budget], self.success().argmax(1), budget)
+        codes = self.X.argmax(1)
+        for i in range(len(codes)):
+            for pos, base in self.edits[i, :first[i]]:
+                if pos >= 0: codes[i, pos] = base
+        return codes_to_one_hot(codes)
+
+    def table(self, budgets: Sequence[int] | None = None) -> pd.DataFrame:
+        "Success rate and median logit at each edit budget."
+        budgets = range(self.max_edits + 1) if budgets is None else budgets
+        s = self.success()
+        return pd.DataFrame({'edits': list(budgets), 'success': [float(s[:, b].mean()) for b in budgets],
+                             'median_logit': [float(np.median(self.logits[:, b])) for b in budgets]})
+
+def _model_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "`(N,)` logits: `model.logits` when the model has one, else the logit of its probabilities."
+    out = model.logits(x) if callable(getattr(model, 'logits', None)) else torch.logit(model(x), eps=1e-7)
+    return out.reshape(len(x))
+
+def gradient_attack(model: nn.Module, # model to attack (evaluated in eval mode)
+                    X, # one-hot (n, 4, L) starting sequences (no N bases)
+                    goal: str = 'raise', # 'raise': push the logit up (make negatives look positive); 'lower': push it down
+                    max_edits: int = 16, # edit budget: substitutions per sequence
+                    editable: np.ndarray | None = None, # (n, L) or (L,) bool: positions that may change (default: all)
+                    allowed=None, # callable(one-hot (m, 4, L)) -> (m,) bool: which edited sequences are acceptable (the starts are not checked)
+                    n_candidates: int = 16, # best first-order substitutions tried exactly per step
+                    stop_at_success: bool = True, # stop editing a sequence once its prediction has crossed 0.5
+                    batch_size: int = 64, # sequences per step (each tries n_candidates edits)
+                    device=None, # None: CUDA if available, else CPU
+                    verbose: bool = False, # progress bar
+                    ) -> AttackResult:
+    "Greedy substitutions ranked by the input gradient (a first-order guess at each edit's effect), each checked exactly."
+    if goal not in ('raise', 'lower'): raise ValueError(f"goal must be 'raise' or 'lower', got {goal!r}")
+    if max_edits < 1 or n_candidates < 1: raise ValueError("max_edits and n_candidates must be >= 1")
+    X = _codes_checked(X)
+    n, L = X.shape[0], X.shape[2]
+    if editable is None: ed = np.ones((n, L), bool)
+    else:
+        ed = np.asarray(editable, bool)
+        if ed.shape not in ((n, L), (L,)): raise ValueError(f"editable must be (n, L) = {(n, L)} or (L,) = ({L},), got {ed.shape}")
+        ed = np.broadcast_to(ed, (n, L)).copy()
+    sign = 1.0 if goal == 'raise' else -1.0
+    dev = get_device(device)
+    codes = X.argmax(1).astype(np.int64)
+    logits = np.zeros((n, max_edits + 1), np.float32)
+    edits = np.full((n, max_edits, 2), -1, np.int64)
+    n_edits, rejected = np.zeros(n, np.int64), 0
+    k = min(n_candidates, 3 * L)
+    home = next(iter(model.parameters()), torch.empty(0)).device
+    model.to(dev)
+    try:
+        with eval_mode(model), torch.enable_grad():
+            for sl in progress(batch_slices(n, batch_size), disable=not verbose, desc='attack', unit='batch'):
+                c = torch.as_tensor(codes[sl], device=dev)
+                e_ok = torch.as_tensor(ed[sl], device=dev)
+                active = np.ones(len(c), bool)                                        # still being edited
+                for step in range(max_edits + 1):
+                    if step: logits[sl, step] = logits[sl, step - 1]                  # a stopped sequence keeps its logit
+                    if not active.any(): break                                           # every sequence has stopped
+                    rows = np.flatnonzero(active)
+                    x = F.one_hot(c[rows], 4).transpose(1, 2).float().requires_grad_(True)
+                    z = _model_logits(model, x)
+                    zd = z.detach()
+                    logits[sl.start + rows, step] = zd.cpu().numpy()
+                    if step == 0 and not callable(getattr(model, 'logits', None)) and (zd.abs() >= 16).any():
+                        warnings.warn("the model has no `logits` method and some probabilities are within 1e-7 of 0 or 1: "
+                                      "their logits are clamped and the attack cannot move them")
+                    go = ((zd < 0) if goal == 'raise' else (zd >= 0)).cpu().numpy() if stop_at_success else np.ones(len(rows), bool)
+                    active[rows[~go]] = False
+                    if step == max_edits or not go.any(): break
+                    g, = torch.autograd.grad(z.sum(), x)
+                    r = rows[go]; g, cr, zr = g[go], c[r], zd[go]
+                    gain = sign * (g - g.gather(1, cr[:, None, :]))                     # first-order change of each substitution
+                    gain = gain.masked_fill(F.one_hot(cr, 4).transpose(1, 2).bool() | ~e_ok[r][:, None, :], -torch.inf)
+                    top = gain.flatten(1).topk(k, dim=1)
+                    base, pos = top.indices // L, top.indices % L                        # (m, k)
+                    cand = cr[:, None, :].repeat(1, k, 1)
+                    cand.scatter_(2, pos[..., None], base[..., None])
+                    with torch.no_grad():
+                        zc = _model_logits(model, F.one_hot(cand.flatten(0, 1), 4).transpose(1, 2).float()).view(len(r), k)
+                    ok = torch.isfinite(top.values)
+                    if allowed is not None:
+                        a = torch.as_tensor(np.asarray(allowed(codes_to_one_hot(cand.flatten(0, 1).cpu().numpy())), bool),
+                                            device=dev).view(len(r), k)
+                        rejected += int((ok & ~a).sum()); ok &= a
+                    score = (sign * zc).masked_fill(~ok, -torch.inf)
+                    best_score, best = score.max(1)
+                    take = (torch.isfinite(best_score) & (best_score > sign * zr)).cpu().numpy()
+                    active[r[~take]] = False                                             # no acceptable edit helps: stop
+                    t = torch.as_tensor(np.flatnonzero(take), device=dev)
+                    p_, b_ = pos[t, best[t]], base[t, best[t]]
+                    c[torch.as_tensor(r[take], device=dev), p_] = b_
+                    idx = sl.start + r[take]
+                    edits[idx, n_edits[idx], 0], edits[idx, n_edits[idx], 1] = p_.cpu().numpy(), b_.cpu().numpy()
+                    n_edits[idx] += 1
+                logits[sl, step + 1:] = logits[sl, step:step + 1]
+                codes[sl] = c.cpu().numpy()
+    finally:
+        model.to(home)
+    return AttackResult(X, goal, logits, edits, n_edits, rejected)
+
+def outside_instances(instances: pd.DataFrame, # planted instances (seq, start, end)
+                      n: int, # number of sequences
+                      length: int, # sequence length
+                      ) -> np.ndarray:
+    "`(n, length)` bool: True outside every planted instance (the bases an attack on the flanks may change)."
+    ok = np.ones((n, length), bool)
+    for r in instances.itertuples(): ok[r.seq, r.start:r.end] = False
+    return ok
+
+def plot_attack(results: dict, # name -> AttackResult
+                ax=None):
+    "Success rate against edit budget, one line per attack."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+    for k, r in results.items():
+        t = r.table(); ax.plot(t.edits, t.success, marker='o', ms=3, label=k)
+    ax.set_xlabel('edit budget (bases changed)'); ax.set_ylabel('fraction fooled'); ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, frameon=False)
     return ax
