@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .core import (as_rng, batch_slices, eval_mode, get_device, progress, seed_of, seed_streams, split_xy, to_numpy,
                              to_tensor)
 from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
+from .explanations import planted_mask
 from .inference import batched
 from .models import filter_weights
 from .motifs import Motif, scan_kernels, scan_motifs, windows_above
@@ -741,9 +742,7 @@ def outside_instances(instances: pd.DataFrame, # planted instances (seq, start, 
                       length: int, # sequence length
                       ) -> np.ndarray:
     "`(n, length)` bool: True outside every planted instance (the bases an attack on the flanks may change)."
-    ok = np.ones((n, length), bool)
-    for r in instances.itertuples(): ok[r.seq, r.start:r.end] = False
-    return ok
+    return ~planted_mask(instances, n, length)
 
 def plot_attack(results: dict, # name -> AttackResult
                 ax=None):
