@@ -21,7 +21,7 @@ from .inference import batched
 from .train import predict
 
 # %% auto #0
-__all__ = ['DEFAULT_THRESHOLDS', 'restricted_predictions', 'count_regions', 'planted_mask', 'ExplanationEval',
+__all__ = ['DEFAULT_THRESHOLDS', 'restricted_predictions', 'count_regions', 'mask_regions', 'planted_mask', 'ExplanationEval',
            'evaluate_explanations', 'top_sets', 'SizeMatchedEval', 'evaluate_at_sizes', 'motif_sets',
            'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules', 'LogicDeduction', 'deduce_logic',
            'plot_threshold_curves', 'plot_size_curves', 'plot_explanations']
@@ -79,6 +79,15 @@ def count_regions(S, # boolean array (..., L)
     "Number of maximal runs of consecutive True along the last axis."
     S = np.asarray(S, dtype=bool)
     return S[..., 0].astype(int) + (S[..., 1:] & ~S[..., :-1]).sum(-1)
+
+def mask_regions(S, # boolean array (N, L): the selected positions of each sequence
+                 ) -> pd.DataFrame:
+    "Every maximal run of True in the rows of `S`, as intervals: seq, start, end (end exclusive)."
+    S = np.asarray(S, dtype=bool)
+    if S.ndim != 2: raise ValueError(f"mask_regions needs a 2-D (N, L) mask, got shape {S.shape}")
+    d = np.diff(np.pad(S.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    si, st = np.nonzero(d == 1); _, en = np.nonzero(d == -1)       # row-major order: starts and ends pair up
+    return pd.DataFrame({'seq': si, 'start': st, 'end': en})
 
 def planted_mask(instances: pd.DataFrame, # ground truth with columns seq, motif, start, end
                  n: int, # number of sequences

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,18 +21,19 @@ from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
 from .core import (as_rng, batch_slices, eval_mode, get_device, import_quietly, progress, to_numpy,
-                             torch_threads_kept)
+                             torch_seeded, torch_threads_kept)
 from .dna import check_one_hot, dinucleotide_shuffle
 from .motifs import Motif, information_content
 from .matching import bh_qvalues, tomtom_matches, best_matches
-from .scoring import topk_precision
+from .scoring import instance_recall, topk_precision
 from .interpret import filter_pfms, trace_instances
 
 # %% auto #0
 __all__ = ['MODISCO_COLUMNS', 'LABEL_COLUMNS', 'FIMO_COLUMNS', 'LogitModel', 'Attributions', 'deep_lift_shap',
            'integrated_gradients', 'plot_importance_tracks', 'trim_to_width', 'ModiscoResult', 'run_modisco',
            'select_by_ic', 'label_motifs', 'plot_modisco_motifs', 'collapse_overlaps', 'fimo_instances',
-           'PosthocResult', 'posthoc_pipeline', 'ReadoutResult', 'argminn_readout', 'precision_curves']
+           'PosthocResult', 'posthoc_pipeline', 'ReadoutResult', 'argminn_readout', 'precision_curves',
+           'instance_metrics']
 
 # %% ../nbs/api/09_posthoc.ipynb #ba6dd65f
 _ROUTED = {F.relu: nn.ReLU, torch.relu: nn.ReLU, torch.Tensor.relu: nn.ReLU,
@@ -168,17 +170,22 @@ def deep_lift_shap(model: nn.Module, # model with `logits(X)` (or any model, wit
                    device=None, # None: CUDA if available, else CPU
                    random_state=None, # seed for the shuffles
                    verbose: bool = False, # progress bar
+                   mode: str = 'eval', # 'eval' (correct); 'train': a diagnostic, a copy of the model in train mode (BatchNorm on batch statistics, dropout on)
                    ) -> Attributions:
     "DeepLIFTShap (captum DeepLIFT averaged over per-sequence references): actual and hypothetical contributions."
+    if mode not in ('eval', 'train'): raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
     DeepLift = import_quietly('captum.attr').DeepLift
     Xn = _as_numpy_onehot(X)
     R = None if references is None else _check_references(references, Xn)
     if R is None and n_shuffles < 1: raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
     rng, device = as_rng(random_state), get_device(device)
     model.to(device)
-    wrapped = LogitModel(model, output, route_functional)
+    net = model if mode == 'eval' else copy.deepcopy(model).train()      # train mode: as code that never calls model.eval()
+    wrapped = LogitModel(net, output, route_functional)
     parts = dict(hyp=[], fx=[], fr=[])
-    with eval_mode(model), torch.enable_grad(), wrapped.attached(torch.as_tensor(Xn[:1], device=device)):
+    probe = Xn[:1] if mode == 'eval' else np.repeat(Xn[:1], 2, 0)        # train-mode BatchNorm needs two rows
+    with (eval_mode(net) if mode == 'eval' else torch_seeded(0)), torch.enable_grad(), \
+            wrapped.attached(torch.as_tensor(probe, device=device)):
         dl = DeepLift(wrapped)
         for sl in progress(batch_slices(len(Xn), batch_size), disable=not verbose, desc='DeepLIFTShap', unit='batch'):
             Rb = dinucleotide_shuffle(Xn[sl], n_shuffles=n_shuffles, random_state=rng) if R is None else R[sl]
@@ -574,8 +581,29 @@ def argminn_readout(model: nn.Module, # trained ARGMINN
 def precision_curves(hits: dict, # method name -> ranked hits (seq, start, end, rank)
                      instances: pd.DataFrame, # ground truth (seq, motif, start, end) of the scanned sequences
                      ks: Sequence[int] | None = None, # values of k (None: a log-spaced grid per method)
+                     min_overlap=0.5, # a hit is true when it overlaps a planted instance by this fraction of the shorter interval (float) or bp (int)
                      ) -> pd.DataFrame:
     "Top-k precision of every method's ranked instances: columns method, k, n_true, precision."
-    parts = [topk_precision(h[['seq', 'start', 'end', 'rank']], instances, ks=ks).assign(method=name) for name, h in hits.items()]
+    parts = [topk_precision(h[['seq', 'start', 'end', 'rank']], instances, ks=ks, min_overlap=min_overlap).assign(method=name)
+             for name, h in hits.items()]
     cols = ['method', 'k', 'n_true', 'precision']
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+def instance_metrics(hits: dict, # method name -> ranked hits (seq, start, end, rank)
+                     instances: pd.DataFrame, # ground truth (seq, motif, start, end) of the scanned sequences
+                     ks: Sequence[int] = (10, 20, 50, 100, 200, 500), # precision of the top k, for every method at the same k
+                     min_overlap=0.5, # as in `precision_curves` (the authors' rule: half of the shorter interval)
+                     ) -> pd.DataFrame:
+    "Per method: hits called, precision of the top k (NaN where fewer were called), precision over all its hits, recall of the planted instances."
+    rows = []
+    for name, h in hits.items():
+        row = dict(method=name, hits=len(h))
+        pk = topk_precision(h[['seq', 'start', 'end', 'rank']], instances, ks=list(ks) + [len(h)], min_overlap=min_overlap) \
+            if len(h) else pd.DataFrame(columns=['k', 'precision'])
+        pk = dict(zip(pk.k, pk.precision))
+        row.update({f'P@{k}': pk.get(k, np.nan) for k in ks})
+        row['precision_all'] = pk.get(len(h), np.nan)
+        rec = instance_recall(h[['seq', 'start', 'end']], instances, min_overlap) if len(h) else None
+        row['recall'] = float(rec.found.sum() / rec.planted.sum()) if rec is not None else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows, columns=['method', 'hits'] + [f'P@{k}' for k in ks] + ['precision_all', 'recall'])

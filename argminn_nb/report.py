@@ -469,12 +469,6 @@ class ExplanationReport:
     logic: object = None # `explanations.LogicDeduction` when two motifs' instances are known
     markdown: str = '' # report section
 
-def _runs(S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Sequence index, start and end of every maximal run of True in the rows of a boolean `(N, L)` array."
-    d = np.diff(np.pad(S.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-    si, st = np.nonzero(d == 1); ei, en = np.nonzero(d == -1)
-    return si, st, en                                # np.nonzero is row-major, so starts and ends pair up
-
 def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probabilities (N,), e.g. ARGMINN or the CNN
                        X, # (N, 4, L) one-hot sequences to explain
                        out_dir, # folder for the masks, regions, tables, figures and explanations.md
@@ -495,7 +489,7 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
                        ) -> ExplanationReport:
     "Fit an s-MEM and an n-MEM on `model`, explain `X`, and write masks, sufficient / necessary regions (BED, TSV), their measured sufficiency and necessity, the deduced logic and figures."
     import matplotlib.pyplot as plt
-    from argminn_nb.explanations import (deduce_logic, evaluate_explanations, motif_sets, planted_mask, plot_explanations,
+    from argminn_nb.explanations import (deduce_logic, evaluate_explanations, mask_regions, motif_sets, planted_mask, plot_explanations,
                                          plot_threshold_curves)
     from argminn_nb.mems import MEM, explain, fit_explainer
     from argminn_nb.train import predict
@@ -521,7 +515,8 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
     # the regions
     rows = []
     for name, kind in (('s-MEM', 'sufficient'), ('n-MEM', 'necessary')):
-        si, st, en = _runs(scores[name] >= threshold)
+        rg = mask_regions(scores[name] >= threshold)
+        si, st, en = rg.seq.to_numpy(), rg.start.to_numpy(), rg.end.to_numpy()
         mean = np.array([scores[name][i, a:b].mean() for i, a, b in zip(si, st, en)]) if len(si) else np.zeros(0)
         rows.append(pd.DataFrame({'sequence': [names[i] for i in si], 'seq': si, 'start': st, 'end': en, 'kind': kind,
                                   'mean_mask': mean}))

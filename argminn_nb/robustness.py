@@ -29,10 +29,10 @@ from .simulate import Arrangement, SimConfig, SimData, eval_set, generate, get_c
 from .train import metrics_from_probs, predict
 
 # %% auto #0
-__all__ = ['GC_GRID', 'FilterKmers', 'extreme_kmers', 'AdversarialSet', 'motif_free_sequences', 'padded_positives',
-           'set_accuracy', 'max_motif_scores', 'log10_likelihood_ratio', 'motif_free', 'plot_likelihood_ratio',
-           'plot_adversarial_examples', 'background_gc', 'GCSets', 'gc_test_sets', 'GCSweep', 'gc_sweep',
-           'plot_gc_sweep', 'AttackResult', 'gradient_attack', 'outside_instances', 'plot_attack']
+__all__ = ['GC_GRID', 'AUTHORS_GC_GRID', 'FilterKmers', 'extreme_kmers', 'AdversarialSet', 'motif_free_sequences',
+           'padded_positives', 'set_accuracy', 'max_motif_scores', 'log10_likelihood_ratio', 'motif_free',
+           'plot_likelihood_ratio', 'plot_adversarial_examples', 'background_gc', 'GCSets', 'gc_test_sets', 'GCSweep',
+           'gc_sweep', 'plot_gc_sweep', 'AttackResult', 'gradient_attack', 'outside_instances', 'plot_attack']
 
 # %% ../nbs/api/10_robustness.ipynb #93091957
 @dataclass
@@ -504,6 +504,7 @@ def plot_adversarial_examples(aset: AdversarialSet, # from `motif_free_sequences
 
 # %% ../nbs/api/10_robustness.ipynb #40a33756
 GC_GRID = tuple(float(g) for g in np.round(np.linspace(0, 1, 11), 1))
+AUTHORS_GC_GRID = tuple(float(g) for g in np.round(np.arange(0.05, 0.951, 0.05), 2))   # the authors' grid: 0.05, 0.10, ..., 0.95
 
 def background_gc(data: SimData, # simulated sequences with their planted instances
                   ) -> np.ndarray:
@@ -522,6 +523,7 @@ class GCSets:
     "Test sets simulated at several background GC fractions."
     sets: dict # gc -> SimData (GCs that could not be made are absent)
     table: pd.DataFrame # one row per requested GC: gc, status, n, gc_measured, gc_background, note
+    batch_size: int = 128 # sequences per batch of each set (for per-batch accuracies)
 
 def gc_test_sets(dataset: str | dict | SimConfig = 'rest', # dataset to simulate
                  gcs: Sequence[float] = GC_GRID, # background GC fractions
@@ -553,19 +555,29 @@ def gc_test_sets(dataset: str | dict | SimConfig = 'rest', # dataset to simulate
         sets[g] = d
         rows.append(dict(gc=g, status=status, n=len(d), gc_measured=float(gc_content(d.X).mean()),
                          gc_background=float(background_gc(d).mean()), note=note))
-    return GCSets(sets, pd.DataFrame(rows))
+    return GCSets(sets, pd.DataFrame(rows), batch_size)
 
 # %% ../nbs/api/10_robustness.ipynb #a089c4a7
 @dataclass
 class GCSweep:
     "Accuracy of models on test sets simulated at several background GC fractions."
-    table: pd.DataFrame # one row per (gc, model): accuracy, auroc, loss, accuracy on positives / negatives, status
+    table: pd.DataFrame # one row per (gc, model): accuracy, auroc, loss, accuracy on positives / negatives, per-batch accuracy spread, status
     sets: GCSets # the test sets and their GC table
+    mode: str = 'eval' # 'eval', or 'train' (the diagnostic: BatchNorm on batch statistics)
 
-    def accuracy(self) -> pd.DataFrame:
-        "Accuracy as a GC × model table (GCs that could not be made are NaN rows)."
-        t = self.table.pivot(index='gc', columns='model', values='accuracy')
-        return t.reindex(self.sets.table.gc.values)
+    def accuracy(self, value: str = 'accuracy', # any numeric column of `table` (e.g. 'batch_accuracy_sd')
+                 ) -> pd.DataFrame:
+        "Accuracy (or another column) as a GC × model table (GCs that could not be made are NaN rows)."
+        t = self.table.pivot(index='gc', columns='model', values=value)
+        return t.reindex(self.sets.table.gc.values)[list(dict.fromkeys(self.table.model))]
+
+    def drop(self, reference: float = 0.5, # the GC the models were trained at
+             ) -> pd.DataFrame:
+        "Each model's accuracy minus its own accuracy at `reference` (GC × model; negative = worse than at home)."
+        acc = self.accuracy()
+        if reference not in acc.index or acc.loc[reference].isna().any():
+            raise ValueError(f"the sweep has no accuracy at the reference GC {reference}; GCs: {list(acc.index)}")
+        return acc - acc.loc[reference]
 
 def gc_sweep(models: dict[str, nn.Module] | nn.Module, # name -> model (or one model)
              dataset: str | dict | SimConfig = 'rest', # dataset the models were trained on
@@ -574,42 +586,56 @@ def gc_sweep(models: dict[str, nn.Module] | nn.Module, # name -> model (or one m
              batch_size: int = 128, # sequences per batch, reverse complements included
              on_failure: str = 'report', # what to do where the simulator cannot make a GC (see `gc_test_sets`)
              sets: GCSets | None = None, # precomputed `gc_test_sets` (then the arguments above are not used)
-             random_state=0, # int, Generator or None
+             random_state=0, # int, Generator or None: seeds of the test sets
              device=None, # None: CUDA if available, else CPU
              verbose: bool = False, # progress bars
+             mode: str = 'eval', # 'eval' (correct); 'train': a diagnostic, BatchNorm on each batch's statistics (see `set_accuracy`)
+             batch_seed: int = 0, # seed of the shuffle into batches (and of dropout in 'train' mode)
              ) -> GCSweep:
-    "Evaluate models on the dataset simulated at each background GC."
+    "Evaluate models on the dataset simulated at each background GC, with the spread of accuracy over its batches."
+    if mode not in ('eval', 'train'): raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
     if isinstance(models, nn.Module): models = {type(models).__name__: models}
     sets = sets if sets is not None else gc_test_sets(dataset, gcs, n_batches, batch_size, on_failure, random_state, verbose)
+    bs = sets.batch_size
     rows = []
     for r in sets.table.itertuples():
         for m, model in models.items():
             row = dict(gc=r.gc, model=m, status=r.status, n=r.n, gc_background=r.gc_background)
             if r.gc in sets.sets:
                 d = sets.sets[r.gc]
-                prob = predict(model, d.X, device=device)
-                mt = metrics_from_probs(d.y, prob)
-                pos = d.y >= 0.5
+                # shuffled into batches as a test loader would give them (eval_set puts reverse complements last)
+                order = np.random.default_rng(batch_seed).permutation(len(d.y))
+                X, y = d.X[order], np.asarray(d.y)[order]
+                prob = predict(model, X, device=device) if mode == 'eval' else _train_mode_probs(model, X, bs, device, batch_seed)
+                mt = metrics_from_probs(y, prob)
+                pos = y >= 0.5
+                per_batch = [float(np.mean((prob[s] >= 0.5) == pos[s])) for s in batch_slices(len(y), bs)]
                 row.update(accuracy=mt.accuracy, auroc=mt.auroc, loss=mt.loss,
-                           accuracy_positives=float(np.mean(prob[pos] >= 0.5)), accuracy_negatives=float(np.mean(prob[~pos] < 0.5)))
+                           accuracy_positives=float(np.mean(prob[pos] >= 0.5)), accuracy_negatives=float(np.mean(prob[~pos] < 0.5)),
+                           n_batches=len(per_batch), batch_accuracy_sd=float(np.std(per_batch, ddof=1)) if len(per_batch) > 1 else np.nan,
+                           batch_accuracy_min=min(per_batch), batch_accuracy_max=max(per_batch))
             rows.append(row)
-    return GCSweep(pd.DataFrame(rows), sets)
+    return GCSweep(pd.DataFrame(rows), sets, mode)
 
 def plot_gc_sweep(sweep: GCSweep, # from `gc_sweep`
                   ax=None, # matplotlib axes (a new figure if None)
                   train_gc: float | None = 0.5, # GC the models were trained at (marked; None: no mark)
                   title: str | None = None, # axes title
+                  drop: bool = False, # plot each model's accuracy minus its own accuracy at `train_gc`
                   ):
-    "Accuracy against background GC, one line per model; GCs that could not be simulated are marked."
+    "Accuracy (or its drop from the training GC) against background GC, one line per model; GCs that could not be simulated are marked."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.2))
-    acc = sweep.accuracy()
+    if drop and train_gc is None: raise ValueError("drop=True needs the training GC (train_gc)")
+    acc = sweep.drop(train_gc) if drop else sweep.accuracy()
     for m in acc.columns: ax.plot(acc.index, acc[m], 'o-', label=m)
     for g in sweep.sets.table.gc[sweep.sets.table.status == 'not generated']:
         ax.axvline(g, color='r', ls=':', lw=1)
     if train_gc is not None: ax.axvline(train_gc, color='0.6', ls='--', lw=0.8)
-    ax.axhline(0.5, color='0.8', lw=0.8)
-    ax.set_xlabel('background GC fraction of the test set'); ax.set_ylabel('accuracy'); ax.set_ylim(0.4, 1.0)
+    ax.axhline(0 if drop else 0.5, color='0.8', lw=0.8)
+    ax.set_xlabel('background GC fraction of the test set')
+    if drop: ax.set_ylabel(f'accuracy − accuracy at GC {train_gc}')
+    else: ax.set_ylabel('accuracy'); ax.set_ylim(0.4, 1.0)
     ax.legend(fontsize=8)
     if title: ax.set_title(title, fontsize=10)
     return ax
