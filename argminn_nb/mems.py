@@ -23,10 +23,10 @@ from .models import DilatedResidualTrunk
 from .train import predict
 
 # %% auto #0
-__all__ = ['MEM_DEFAULTS', 'PAPER_RECIPE', 'SCRAMBLER_DEFAULTS', 'bounded_sigma', 'kernel_band', 'gaussian_mask_logits',
-           'random_one_hot', 'relaxed_bernoulli_st', 'mem_samples', 'categorical_st', 'bound_logits', 'MEMOutput',
-           'MEM', 'ScramblerOutput', 'pssm_information', 'Scrambler', 'keep_gradient_check', 'ExplainerFit',
-           'fit_explainer', 'explain']
+__all__ = ['MEM_DEFAULTS', 'PAPER_RECIPE', 'SCRAMBLER_DEFAULTS', 'LINDER_SCRAMBLER', 'bounded_sigma', 'kernel_band',
+           'gaussian_mask_logits', 'random_one_hot', 'relaxed_bernoulli_st', 'mem_samples', 'categorical_st',
+           'bound_logits', 'MEMOutput', 'MEM', 'ScramblerOutput', 'pssm_information', 'Scrambler',
+           'keep_gradient_check', 'ExplainerFit', 'fit_explainer', 'explain']
 
 # %% ../nbs/api/11_mems.ipynb #4ae2f052
 def bounded_sigma(raw, # unconstrained values (tensor)
@@ -245,6 +245,11 @@ class MEM(nn.Module):
 
 # %% ../nbs/api/11_mems.ipynb #ed280122
 SCRAMBLER_DEFAULTS = {'inclusion': dict(lam=2.0, t_bits=1e-4), 'occlusion': dict(lam=5.0, t_bits=1e-4)}
+LINDER_SCRAMBLER = {  # the settings of Linder et al.'s own code (github.com/johli/scrambler, DNA analyses): Scrambler(kind, **LINDER_SCRAMBLER[kind])
+    'inclusion': dict(encoding='2x-1', conservation='ic', lam=1.0, t_bits=0.25, n_samples=32),
+    'occlusion': dict(encoding='2x-1', conservation='ic', lam=1.0, t_bits=1.8, n_samples=32),
+    'fit': dict(lr=1e-4, betas=(0.5, 0.9), warmup=0.0)}   # fit_explainer(..., **LINDER_SCRAMBLER['fit'])
+_ENCODINGS, _CONSERVATIONS = ('x', '2x-1'), ('paper', 'ic')
 
 @dataclass
 class ScramblerOutput:
@@ -275,6 +280,8 @@ class Scrambler(nn.Module):
                  t_bits: float | None = None, # target bits of the conservation penalty (None: 1e-4)
                  background=None, # (4,) background base frequencies (default uniform)
                  n_samples: int = 10, # samples per sequence in the loss
+                 encoding: str = 'x', # PSSM logits log B + x*s ('x', the MEMs paper's eqs. 7 and 10) or log B + (2x - 1)*s ('2x-1', Linder et al.'s code)
+                 conservation: str = 'paper', # 'paper': IC (inclusion), -log2 P(x) (occlusion); 'ic': the PSSM's IC for both (Linder et al.'s code)
                  channels: int = 32, n_groups: int = 5, blocks_per_group: int = 4, kernel_size: int = 3, # trunk
                  dilations: Sequence[int] = (1, 2, 4, 2, 1), norm: str | None = 'instance', # trunk
                  class_input: bool = False, # give the trunk the predicted class as a fifth input channel
@@ -287,6 +294,10 @@ class Scrambler(nn.Module):
         self.lam = d['lam'] if lam is None else float(lam)
         self.t_bits = d['t_bits'] if t_bits is None else float(t_bits)
         self.n_samples = int(n_samples)
+        if encoding not in _ENCODINGS: raise ValueError(f"encoding must be one of {list(_ENCODINGS)}, got {encoding!r}")
+        if conservation not in _CONSERVATIONS:
+            raise ValueError(f"conservation must be one of {list(_CONSERVATIONS)}, got {conservation!r}")
+        self.encoding, self.conservation = encoding, conservation
         bg = np.full(4, 0.25) if background is None else np.asarray(background, dtype=np.float64)
         if bg.shape != (4,) or (bg <= 0).any(): raise ValueError(f"background must be 4 positive frequencies, got {bg}")
         self.register_buffer('background', torch.tensor(bg / bg.sum(), dtype=torch.float32))
@@ -300,7 +311,8 @@ class Scrambler(nn.Module):
                 ) -> ScramblerOutput:
         s = F.softplus(self.head(self.trunk(_with_class(X, y_hat, self.class_input))))         # (N, 1, L)
         log_bg = torch.log(self.background)[None, :, None]
-        logits = log_bg + (X * s if self.kind == 'inclusion' else X / s.clamp_min(1e-7))
+        x = X if self.encoding == 'x' else 2 * X - 1
+        logits = log_bg + (x * s if self.kind == 'inclusion' else x / s.clamp_min(1e-7))
         return ScramblerOutput(s[:, 0], logits, torch.softmax(logits, 1))
 
     def importance(self, X, y_hat=None):
@@ -316,15 +328,16 @@ class Scrambler(nn.Module):
              generator=None, # CPU generator for sampling
              reg_weight: float = 1.0, # multiplier of lam (the warm-up)
              ) -> dict:
-        "Loss terms: `pred` (+/- mean KL(f(x) || f(x~))), `con` (lam * (t_bits - bits)^2), `total`, `bits`."
+        "Loss terms: `pred` (+/- mean KL(f(x) || f(x~))), `con` (lam * (t_bits - bits)^2), `total`, `bits` (mean over the batch)."
         out = self(X, (p_ref >= 0.5).to(X.dtype))
         Xs = categorical_st(out.logits.repeat_interleave(self.n_samples, 0), generator)
         p = predictor(Xs).reshape(X.shape[0], self.n_samples)
         kl = _bernoulli_kl(p_ref[:, None], p).mean(1)
-        if self.kind == 'inclusion':
-            pred, bits = kl.mean(), pssm_information(out.pssm, self.background).mean(1)
+        pred = kl.mean() if self.kind == 'inclusion' else -kl.mean()
+        if self.kind == 'inclusion' or self.conservation == 'ic':
+            bits = pssm_information(out.pssm, self.background).mean(1)
         else:
-            pred, bits = -kl.mean(), -torch.log2((out.pssm * X).sum(1).clamp_min(1e-8)).mean(1)
+            bits = -torch.log2((out.pssm * X).sum(1).clamp_min(1e-8)).mean(1)
         con = reg_weight * self.lam * ((self.t_bits - bits) ** 2).mean()
         return {'total': pred + con, 'pred': pred, 'con': con, 'bits': bits.mean().detach()}
 
@@ -391,23 +404,24 @@ class ExplainerFit:
 
 def _monitor(explainer, predictor, X, truth, n_draws: int, threshold: float, device, seed: int) -> dict:
     "Readings of an explainer on a fixed set: mean |S| (bp) and regions at `threshold`, the measured sufficiency (s-MEM, "
-    "inclusion) or necessity (n-MEM, occlusion) of S, and with `truth` the precision and recall of S."
-    from argminn_nb.explanations import count_regions, restricted_predictions    # (explanations does not import mems)
-    scores = explain(explainer, X, predictor, device=device)
-    S = scores >= threshold
-    y_hat = (predict(predictor, X, device=device) >= 0.5).astype(float)
-    out = {'size_bp': float(S.sum(1).mean()), 'regions': float(count_regions(S).mean())}
-    if explainer.kind in ('sufficient', 'inclusion'):
-        out['sufficiency'] = float(np.mean(1 - np.abs(y_hat - restricted_predictions(predictor, X, S, n_draws, device=device,
-                                                                                        random_state=seed))))
-    else:
-        out['necessity'] = float(np.mean(np.abs(y_hat - restricted_predictions(predictor, X, ~S, n_draws, device=device,
-                                                                                  random_state=seed))))
+    "inclusion) or necessity (n-MEM, occlusion) of S, and with `truth` the precision and recall of S. An empty S (or a "
+    "sequence with no planted base) reads 0 here, not NaN: a collapsed explainer should pull the monitor's mean down."
+    from argminn_nb.explanations import ExplanationEval, _evaluate_sets    # (explanations does not import mems)
+    S = explain(explainer, X, predictor, device=device) >= threshold
+    metric = 'sufficiency' if explainer.kind in ('sufficient', 'inclusion') else 'necessity'
+    ev = _evaluate_sets(ExplanationEval, np.array([threshold]), predictor, X, S[:, None, :], truth, (metric,), n_draws,
+                        500, device, seed, False)
+    out = {'size_bp': float(ev.size.mean()), 'regions': float(ev.n_regions.mean()), metric: float(getattr(ev, metric).mean())}
     if truth is not None:
-        hit = (S & truth).sum(1)
-        out['precision'] = float(np.mean(np.where(S.sum(1) > 0, hit / np.maximum(S.sum(1), 1), 0.0)))
-        out['recall'] = float(np.mean(hit / np.maximum(truth.sum(1), 1)))
+        out['precision'], out['recall'] = (float(np.nan_to_num(v, nan=0.0).mean()) for v in (ev.precision, ev.recall))
     return out
+
+def _cosine_factor(t: float, epochs: int, decay: float, floor: float) -> float:
+    "lr multiplier at time `t` (epochs): 1 until the last `decay` fraction of the epochs, then a cosine down to `floor`."
+    start = (1 - decay) * epochs
+    if t <= start: return 1.0
+    f = min(1.0, (t - start) / (decay * epochs))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * f))
 
 def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with `.loss(predictor, X, p_ref, generator, reg_weight)`)
                   predictor: nn.Module, # trained model: one-hot (N, 4, L) -> probabilities (N,); kept frozen
@@ -418,6 +432,8 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                   betas=(0.9, 0.99), # Adam betas
                   warmup: float = 0.5, # fraction of the epochs over which the sparsity weight ramps up (0: off)
                   warmup_start: float = 0.0, # multiplier of the sparsity weight at the start of the warm-up
+                  lr_decay: float = 0.0, # fraction of the epochs, at the end, over which the lr falls (cosine) to lr_floor * lr (0: constant lr, the paper)
+                  lr_floor: float = 0.05, # final lr as a fraction of lr (with lr_decay)
                   device=None, # None: CUDA if available, else CPU
                   random_state=None, # seed for batch order and sampling noise
                   verbose: bool = False, # progress bar
@@ -438,6 +454,8 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                 raise ValueError(f"monitor_truth must be (M, L) = {(monitor.shape[0], monitor.shape[2])}, got {monitor_truth.shape}")
     if not 0 <= warmup <= 1: raise ValueError(f"warmup is a fraction of the epochs, in [0, 1]; got {warmup}")
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if not 0 <= lr_decay <= 1: raise ValueError(f"lr_decay is a fraction of the epochs, in [0, 1]; got {lr_decay}")
+    if not 0 <= lr_floor <= 1: raise ValueError(f"lr_floor is a fraction of lr, in [0, 1]; got {lr_floor}")
     device = get_device(device)
     amp = device.type == 'cuda' if mixed_precision is None else bool(mixed_precision)
     if amp and device.type == 'cuda' and not torch.cuda.is_bf16_supported(): amp = False   # pre-Ampere GPUs: full precision
@@ -458,6 +476,8 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                 idx = np.sort(order[sl])
                 ramp = (epoch + b / len(slices)) / (warmup * epochs) if warmup > 0 else 1.0
                 rw = warmup_start + (1 - warmup_start) * min(1.0, ramp)
+                if lr_decay > 0:
+                    for g in opt.param_groups: g['lr'] = lr * _cosine_factor(epoch + b / len(slices), epochs, lr_decay, lr_floor)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     terms = explainer.loss(predictor, to_tensor(X[idx], device=device), p_all[idx].to(device), gen, reg_weight=rw)
                 terms = {k: v.float() for k, v in terms.items()}
@@ -469,6 +489,7 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
                 opt.step()
                 for k, v in terms.items(): sums[k] = sums.get(k, 0.0) + float(v.detach())
             row = dict(epoch=epoch, reg_weight=rw, **{k: v / len(slices) for k, v in sums.items()}, seconds=time.time() - t0)
+            if lr_decay > 0: row['lr'] = opt.param_groups[0]['lr']
             if monitor is not None:
                 with _frozen(explainer):
                     row.update(_monitor(explainer, predictor, monitor, monitor_truth, monitor_draws, monitor_threshold,

@@ -6,10 +6,14 @@ epoch, the prediction term, the mean mask, the mean |raw mask logit|, and on 32 
 both k-mers: the set size at mask >= 0.5, its number of regions, its measured sufficiency (s-MEM) or
 necessity (n-MEM) with 20 reference draws, and the precision and recall of the planted bases. The
 variants are the readings of the paper's loss that the API page of the MEMs compares (section
-"Training dynamics"); the paper's lambdas (s 2 / 0.5, n 5 / 0.01) throughout unless a variant says.
+"Training dynamics"), and the defaults with a decaying learning rate (`lr_decay`); the paper's lambdas
+(s 2 / 0.5, n 5 / 0.01) throughout unless a variant says. The last six variants are scramblers (inclusion,
+occlusion) with the MEMs paper's settings, which the package uses, and with those of Linder et al.'s code
+(`LINDER_SCRAMBLER`), which the API page lists.
 
 usage: python benchmarks/mem_dynamics.py [--variants 'all' | 'name;name'] [--n-train 512] [--epochs 15] [--threads 2]
-About 50 s per variant on 2 CPU threads; the API page's table is the last epoch of each.
+About 50 s per variant on 2 CPU threads (K = 32 samples: about 3x that); the API page's tables are the last
+epoch of each.
 """
 import argparse
 
@@ -18,7 +22,7 @@ import pandas as pd
 import torch
 
 from argminn_nb.dna import one_hot_encode
-from argminn_nb.mems import MEM, PAPER_RECIPE, fit_explainer
+from argminn_nb.mems import LINDER_SCRAMBLER, MEM, PAPER_RECIPE, Scrambler, fit_explainer
 from argminn_nb.toys import KmerRule
 
 KA, KB = 'GGAAGTGACC', 'CCGCGATCGG'
@@ -43,7 +47,17 @@ VARIANTS = {   # name: (kind, MEM arguments, fit_explainer arguments)
     'n: summed over K, drift penalty 1 (default)': ('necessary', {}, {}),
     'n: summed over K, drift penalty 1, no warm-up': ('necessary', {}, dict(warmup=0.0)),
     'n: summed over K, drift penalty 1, BCE': ('necessary', {'pred_loss': 'bce'}, {}),
+    's: default, lr decay over the last 30%': ('sufficient', {}, dict(lr_decay=0.3)),
+    'n: default, lr decay over the last 30%': ('necessary', {}, dict(lr_decay=0.3)),
+    # scramblers: the MEMs paper's settings (the package default) vs those of Linder et al.'s code
+    'inclusion: MEMs paper (default)': ('inclusion', {}, {}),
+    'inclusion: Linder et al.': ('inclusion', LINDER_SCRAMBLER['inclusion'], LINDER_SCRAMBLER['fit']),
+    "inclusion: Linder et al., the package's optimiser and warm-up": ('inclusion', LINDER_SCRAMBLER['inclusion'], {}),
+    'occlusion: MEMs paper (default)': ('occlusion', {}, {}),
+    'occlusion: Linder et al.': ('occlusion', LINDER_SCRAMBLER['occlusion'], LINDER_SCRAMBLER['fit']),
+    "occlusion: Linder et al., the package's optimiser and warm-up": ('occlusion', LINDER_SCRAMBLER['occlusion'], {}),
 }
+DROP = ['epoch', 'reg', 'con', 'total', 'reg_weight', 'seconds', 'lr']
 
 
 def toy(n, L=500, seed=0, both=False):
@@ -74,12 +88,14 @@ def main(argv=None):
     last = []
     for name in names:
         kind, mk, fk = VARIANTS[name]
-        ex = MEM(kind, band='auto', random_state=0, **mk)
+        ex = (Scrambler(kind, random_state=0, **mk) if kind in ('inclusion', 'occlusion')
+              else MEM(kind, band='auto', random_state=0, **mk))
         f = fit_explainer(ex, pred, X_tr, epochs=a.epochs, random_state=0, monitor=X_mon, monitor_truth=T_mon, **fk)
         h = f.history
         print(f'===== {name}: {f.seconds:.0f} s, size stabilised: {f.stabilised()}')
-        print(h.drop(columns=['reg', 'total', 'reg_weight']).round(3).to_string(index=False), flush=True)
-        last.append({'variant': name, **h.iloc[-1].drop(['epoch', 'reg', 'total', 'reg_weight', 'seconds']).to_dict(),
+        print(h.drop(columns=['reg', 'con', 'total', 'reg_weight'], errors='ignore').round(3).to_string(index=False), flush=True)
+        last.append({'variant': name, **h.iloc[-1].drop(DROP, errors='ignore').to_dict(), 's/epoch': h.seconds.mean(),
+                     'size, last 5': f"{h.size_bp.iloc[-5:].min():.0f}-{h.size_bp.iloc[-5:].max():.0f}",
                      'stabilised': f.stabilised()})
     print('\nlast epoch of each variant:')
     print(pd.DataFrame(last).round(3).to_string(index=False))
