@@ -337,7 +337,8 @@ def generate(dataset: str | dict | SimConfig, # built-in name, config dict or Si
              labels: np.ndarray, # (n,) 0/1 label of each sequence to make
              gc: float | None = None, # background GC fraction (default: the config's)
              random_state=None, # int, Generator or None
-             max_rounds: int = 50, # re-draw rounds of the spurious-match filter before giving up
+             max_rounds: int = 50, # re-draw rounds of the spurious-match filter
+             restarts: int = 3, # times a sequence the re-draws could not clear is generated afresh before giving up
              ) -> SimData:
     "Sequences with the given labels: background, planted arrangements, spurious matches removed."
     cfg = get_config(dataset, gc)
@@ -361,6 +362,17 @@ def generate(dataset: str | dict | SimConfig, # built-in name, config dict or Si
             records += _plant(cfg, a, seqs, codes, planted, rng)
     inst = pd.DataFrame(records, columns=INSTANCE_COLUMNS)
     inst = inst.astype({'seq': np.int64, 'start': np.int64, 'end': np.int64})
+    def afresh(again, tries):
+        "Replace sequences `again` by newly generated ones (same labels); returns the updated instance table."
+        fresh = generate(cfg, labels[again], None, rng, max_rounds, tries)
+        codes[again] = np.argmax(fresh.X, axis=1).astype(np.int8)
+        planted[again] = False
+        for i, s in enumerate(again):
+            for r in fresh.instances[fresh.instances.seq == i].itertuples(): planted[s, r.start:r.end] = True
+        arr_desc[again] = fresh.arrangement
+        return pd.concat([inst[~np.isin(inst.seq.values, again)],
+                          fresh.instances.assign(seq=again[fresh.instances.seq.values])], ignore_index=True)
+
     todo = np.arange(n)
     for _ in range(max_rounds):
         if len(todo) == 0: break
@@ -371,16 +383,7 @@ def generate(dataset: str | dict | SimConfig, # built-in name, config dict or Si
         if not bad.any(): todo = todo[:0]; break
         redraw = cover & ~planted[todo]
         stuck = bad & ~redraw.any(1)                                                  # a hit entirely inside planted bases
-        if stuck.any():
-            again = todo[stuck]
-            fresh = generate(cfg, labels[again], None, rng, max_rounds)
-            codes[again] = np.argmax(fresh.X, axis=1).astype(np.int8)
-            planted[again] = False
-            for i, s in enumerate(again):
-                for r in fresh.instances[fresh.instances.seq == i].itertuples(): planted[s, r.start:r.end] = True
-            arr_desc[again] = fresh.arrangement
-            inst = pd.concat([inst[~np.isin(inst.seq.values, again)],
-                              fresh.instances.assign(seq=again[fresh.instances.seq.values])], ignore_index=True)
+        if stuck.any(): inst = afresh(todo[stuck], restarts)
         r_idx = todo[~stuck]
         rd = redraw[~stuck]
         nb = int(rd.sum())
@@ -388,10 +391,12 @@ def generate(dataset: str | dict | SimConfig, # built-in name, config dict or Si
             new = random_codes(1, nb, cfg.gc, rng)[0]
             block = codes[r_idx]; block[rd] = new; codes[r_idx] = block
         todo = r_idx[bad[~stuck]]
-    if len(todo):
-        raise RuntimeError(f"{cfg.name}: spurious motif matches remained after {max_rounds} re-draw rounds in "
-                           f"{len(todo)} sequences (background GC {cfg.gc}); the motifs may be too easy to match at "
-                           f"this GC. Lower spurious_threshold or use another GC.")
+    if len(todo):                  # re-drawing windows did not clear these (a match leaning on planted bases): start afresh
+        if restarts < 1:
+            raise RuntimeError(f"{cfg.name}: spurious motif matches remained after {max_rounds} re-draw rounds in "
+                               f"{len(todo)} sequences, with no fresh starts left (restarts; background GC {cfg.gc}): the "
+                               f"motifs may be too easy to match at this GC. Lower spurious_threshold or use another GC.")
+        inst = afresh(todo, restarts - 1)
     inst = inst.sort_values(['seq', 'start']).reset_index(drop=True)
     return SimData(codes_to_one_hot(codes), labels, inst, arr_desc.astype(str), cfg)
 
