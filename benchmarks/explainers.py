@@ -1,7 +1,8 @@
 """Explainer benchmark: MEMs vs scramblers on the same predictor.
 
 Prints, side by side, the training time per epoch and the explanations per second at inference for an
-s-MEM, an n-MEM, an inclusion and an occlusion scrambler (same trunk, same predictor, same data), plus
+s-MEM, an n-MEM, an inclusion and an occlusion scrambler (same trunk, same predictor, same data; each scrambler also with Linder et
+al.'s settings, `LINDER_SCRAMBLER`, whose K = 32 samples per sequence make an epoch costlier), plus
 the MEM with the exact O(L^2) mask kernel vs the banded one, and one row per training variant of the
 s-MEM (logit bound, prediction loss, loss scale, mask target: these change the loss, not the work, so
 they should cost the same) and the per-epoch monitor of `fit_explainer` (the training time includes the monitor's readings). Two more s-MEM rows: the reference (as
@@ -22,7 +23,7 @@ import torch
 
 from argminn_nb.dna import random_sequences
 from argminn_nb import mems
-from argminn_nb.mems import MEM, Scrambler, explain, fit_explainer
+from argminn_nb.mems import LINDER_SCRAMBLER, MEM, Scrambler, explain, fit_explainer
 from argminn_nb.models import ResidualClassifier
 
 
@@ -57,6 +58,8 @@ def main(argv=None):
         's-MEM (exact L^2)': lambda: MEM('sufficient', random_state=0),
         'inclusion scrambler': lambda: Scrambler('inclusion', random_state=0),
         'occlusion scrambler': lambda: Scrambler('occlusion', random_state=0),
+        'inclusion scrambler, Linder et al.': lambda: Scrambler('inclusion', **LINDER_SCRAMBLER['inclusion'], random_state=0),
+        'occlusion scrambler, Linder et al.': lambda: Scrambler('occlusion', **LINDER_SCRAMBLER['occlusion'], random_state=0),
     }
     rows = []
     for name, make in explainers.items():
@@ -67,7 +70,8 @@ def main(argv=None):
         try:
             fit = fit_explainer(ex, pred, X_tr, epochs=1, batch_size=a.batch_size, device=device, random_state=0,
                                 mixed_precision=True if 'bf16' in name else None,
-                                monitor=X_ex[:32] if 'monitor' in name else None)   # 32 sequences, 20 draws each
+                                monitor=X_ex[:32] if 'monitor' in name else None,   # 32 sequences, 20 draws each
+                                **(LINDER_SCRAMBLER['fit'] if 'Linder' in name else {}))
         finally: ResidualClassifier.cpu_chunk, mems.adam = chunk, opt
         explain(ex, X_ex[:64], device=device)                                  # warm-up
         best = np.inf
@@ -86,7 +90,7 @@ def main(argv=None):
         r['train speed-up vs reference'] = f"{ref / r[f'train s/epoch ({a.n_train} seqs)']:.2f}x" if same else ''
 
     print(f"device: {device} ({torch.get_num_threads()} thread(s)); sequences of {a.length} bp; batch {a.batch_size}; "
-          f"K = 10 samples per sequence in training; predictor: ResidualClassifier "
+          f"K = 10 samples per sequence in training (32 for Linder et al.'s scramblers); predictor: ResidualClassifier "
           f"({sum(p.numel() for p in pred.parameters())} parameters)")
     print(pd.DataFrame(rows).to_string(index=False))
 
