@@ -10,6 +10,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,8 +28,8 @@ from .genome import Genome
 
 # %% auto #0
 __all__ = ['PAPER_DATASETS', 'ENCODE_FILE_URL', 'ENCODE_METADATA_URL', 'UCSC_GENOME_URL', 'UCSC_MD5_URL',
-           'VIERSTRA_FOOTPRINTS_URL', 'default_cache_dir', 'file_checksum', 'download', 'encode_file', 'ucsc_genome',
-           'vierstra_footprints']
+           'VIERSTRA_FOOTPRINTS_URL', 'REAL_PEAK_SETS', 'default_cache_dir', 'file_checksum', 'download', 'encode_file',
+           'ucsc_genome', 'vierstra_footprints', 'package_data', 'real_peak_set']
 
 # %% ../nbs/api/04a_downloads.ipynb #57a0ea0f
 PAPER_DATASETS = {
@@ -210,3 +215,61 @@ def vierstra_footprints(url: str = VIERSTRA_FOOTPRINTS_URL, # footprint BED URL 
     "Download a footprint BED (Vierstra et al. 2020) into the cache and return its path."
     return download(url, dest=Path(cache_dir or default_cache_dir())/'footprints'/url.rstrip('/').split('/')[-1],
                     md5=md5, sha256=sha256, verbose=verbose)
+
+# %% ../nbs/api/04a_downloads.ipynb #3c661317
+REAL_PEAK_SETS = {
+    'CTCF': dict(package='gimmemotifs', version='0.18.4', path='data/examples/Gm12878.CTCF.top500.w200.fa', licence='MIT',
+                 description='500 strongest ENCODE CTCF ChIP-seq peaks in GM12878, 200 bp, hg19', motif='CTCF'),
+    'TP73': dict(package='gimmemotifs', version='0.18.4', path='data/examples/TAp73alpha.fa', licence='MIT',
+                 description='1,000 TAp73alpha ChIP-seq peaks, 200 bp, hg19', motif='TP73'),
+}
+
+def _safe_members(tar: tarfile.TarFile, root: str):
+    "The regular files and folders of an archive under `root/`, refusing absolute paths, '..' and links."
+    for m in tar.getmembers():
+        parts = Path(m.name).parts
+        if m.name.startswith('/') or '..' in parts or not (m.isfile() or m.isdir()): continue
+        if parts and parts[0] == root: yield m
+
+def package_data(package: str, # distribution name on the package index, e.g. 'gimmemotifs'
+                 version: str, # exact version, e.g. '0.18.4'
+                 subdir: str = '', # folder (or file) inside the source distribution to return
+                 cache_dir=None, # cache folder (None: `default_cache_dir()`)
+                 pip_args: tuple = (), # more `pip download` arguments (e.g. '--index-url', URL)
+                 verbose: bool = False, # print what is fetched
+                 ) -> Path:
+    "A folder or file of a package's source distribution, fetched once with `pip download` (nothing installed) into the cache."
+    _safe_part(package, 'package'); _safe_part(version, 'version')
+    dest = Path(cache_dir or default_cache_dir()) / 'package_data' / f'{package}-{version}'
+    if not (dest / '.complete').exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+            cmd = [sys.executable, '-m', 'pip', 'download', f'{package}=={version}', '--no-deps', '--no-binary', ':all:',
+                   '-d', tmp, *pip_args]
+            if verbose: print(f"fetching the source distribution of {package}=={version} with pip")
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            got = sorted(Path(tmp).glob('*.tar.gz'))
+            if r.returncode or not got:
+                last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ['no source distribution']
+                raise ConnectionError(f"could not fetch the source distribution of {package}=={version} with pip: {last[0]}. "
+                                      "It needs the package index (PyPI or a mirror pip is configured for); offline, put the "
+                                      f"unpacked distribution in {dest} with an empty file '.complete' in it")
+            root = got[0].name[:-len('.tar.gz')]
+            with tarfile.open(got[0]) as tar:
+                out = Path(tmp) / 'unpacked'
+                tar.extractall(out, members=list(_safe_members(tar, root)))
+            (out / root / '.complete').touch()
+            if dest.exists(): shutil.rmtree(dest)
+            os.replace(out / root, dest)
+    path = dest / subdir
+    if not path.exists(): raise FileNotFoundError(f"{package}=={version} has no {subdir!r} (looked in {dest})")
+    return path
+
+def real_peak_set(name: str, # a key of `REAL_PEAK_SETS` ('CTCF', 'TP73')
+                  cache_dir=None, # cache folder (None: `default_cache_dir()`)
+                  **kwargs, # passed to `package_data`
+                  ) -> Path:
+    "The FASTA of one of `REAL_PEAK_SETS`, fetched into the cache on first use."
+    if name not in REAL_PEAK_SETS: raise ValueError(f"unknown peak set {name!r}; choose from {sorted(REAL_PEAK_SETS)}")
+    s = REAL_PEAK_SETS[name]
+    return package_data(s['package'], s['version'], s['path'], cache_dir=cache_dir, **kwargs)

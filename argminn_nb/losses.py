@@ -12,11 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .attention import attention_entropy
+
 # %% auto #0
 __all__ = ['OVERLAP_REDUCTIONS', 'DEFAULT_REDUCTION', 'overlap_kernel', 'protector', 'protection_mask', 'filter_overlap_loss',
            'l1_penalty', 'Schedule', 'ConstantSchedule', 'LogRampSchedule', 'PaperOverlapSchedule', 'PaperL1Schedule',
-           'ReferenceOverlapSchedule', 'ReferenceL1Schedule', 'as_schedule', 'is_ramping', 'default_schedules',
-           'LossTerms', 'RegularizedLoss']
+           'ReferenceOverlapSchedule', 'ReferenceL1Schedule', 'ReferenceEntropySchedule', 'as_schedule', 'is_ramping',
+           'default_schedules', 'LossTerms', 'RegularizedLoss']
 
 # %% ../nbs/api/06_losses.ipynb #10763907
 def overlap_kernel(weight: torch.Tensor, # (F, 4, w) first-layer convolution weights
@@ -154,6 +156,10 @@ class ReferenceL1Schedule(LogRampSchedule):
     "λ_l of the authors' code: 0, then 10^-3 → 10^-2 over 20 epochs, then 10^-2."
     def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(1e-3, 1e-2, warmup, ramp)
 
+class ReferenceEntropySchedule(LogRampSchedule):
+    "λ_e of the authors' code (attention entropy): 0, then 10^-3 → 10^-2 over 20 epochs, then 10^-2."
+    def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(1e-3, 1e-2, warmup, ramp)
+
 # %% ../nbs/api/06_losses.ipynb #c139d64c
 def as_schedule(s, # a Schedule, any callable epoch -> float, a number, or None (= 0)
                 ) -> Callable[[int], float]:
@@ -191,22 +197,27 @@ class LossTerms(NamedTuple):
     l1: torch.Tensor # ‖W‖₁ of the scanner (unweighted; 0 when not regularised)
     lambda_o: float # weight of L_o this epoch
     lambda_l: float # weight of ‖W‖₁ this epoch
+    entropy: torch.Tensor | float = 0.0 # mean attention entropy H in bits (unweighted; 0 without attention)
+    lambda_e: float = 0.0 # weight of H this epoch
 
 @dataclass
 class RegularizedLoss:
-    "BCE + λ_o(epoch)·L_o + λ_l(epoch)·‖W‖₁ for a model with a motif scanner (or BCE alone)."
+    "BCE + λ_o(epoch)·L_o + λ_l(epoch)·‖W‖₁ + λ_e(epoch)·H for a model with a motif scanner and attention (or BCE alone)."
     overlap_schedule: Callable = None # λ_o per epoch (None: the default for `reduction`)
     l1_schedule: Callable = None # λ_l per epoch (None: the default for `reduction`)
     reduction: str = DEFAULT_REDUCTION # reduction of the overlap loss
     regularize: bool = True # False: BCE only
+    entropy_schedule: Callable = None # λ_e per epoch on the attention entropy (None: 0, off; authors' code: `ReferenceEntropySchedule`)
 
     def __post_init__(self):
         do, dl = default_schedules(self.reduction)
         self.overlap_schedule = do if self.overlap_schedule is None else as_schedule(self.overlap_schedule)
         self.l1_schedule = dl if self.l1_schedule is None else as_schedule(self.l1_schedule)
+        self.entropy_schedule = as_schedule(self.entropy_schedule)
 
     @property
-    def schedules(self) -> list: return [self.overlap_schedule, self.l1_schedule] if self.regularize else []
+    def schedules(self) -> list:
+        return [self.overlap_schedule, self.l1_schedule, self.entropy_schedule] if self.regularize else []
 
     def __call__(self,
                  logits: torch.Tensor, # (N,) model logits
@@ -214,14 +225,20 @@ class RegularizedLoss:
                  activations: torch.Tensor | None = None, # (N, F, P) scanner activations (when regularising)
                  weight: torch.Tensor | None = None, # (F, 4, w) scanner weights (when regularising)
                  epoch: int = 0, # current epoch, for the schedules
+                 attention: torch.Tensor | None = None, # (N, layers, heads, P) attention weights (needed when λ_e > 0)
                  ) -> LossTerms:
         "The loss terms for one batch."
         pred = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
         zero = pred.new_zeros(())
-        if not self.regularize: return LossTerms(pred, pred, zero, zero, 0.0, 0.0)
-        lo, ll = float(self.overlap_schedule(epoch)), float(self.l1_schedule(epoch))
+        if not self.regularize: return LossTerms(pred, pred, zero, zero, 0.0, 0.0, zero, 0.0)
+        lo, ll, le = (float(s(epoch)) for s in self.schedules)
         if activations is None or weight is None:
             raise ValueError("RegularizedLoss with regularize=True needs the scanner activations and weights")
+        if le and attention is None:
+            raise ValueError(f"the attention-entropy weight is {le:g} at epoch {epoch}: pass the attention weights "
+                             "(model.logits(X, return_attention=True))")
         ov = filter_overlap_loss(activations, weight, self.reduction) if lo else zero
         l1 = l1_penalty(weight)
-        return LossTerms(pred + lo * ov + ll * l1, pred, ov, l1, lo, ll)
+        if attention is None: ent = zero
+        else: ent = attention_entropy(attention if le else attention.detach()).mean()
+        return LossTerms(pred + lo * ov + ll * l1 + le * ent, pred, ov, l1, lo, ll, ent, le)

@@ -14,13 +14,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .attention import ATTENTION_MAPS, attention_map
 from .core import get_device, load_checkpoint, save_checkpoint, torch_seeded
 from .dna import check_one_hot
 
 # %% auto #0
 __all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'MODELS', 'positional_encoding', 'Tokens', 'MemoryAttentionLayer',
-           'ARGMINNTrace', 'LogitsAndActivations', 'ARGMINN', 'filter_weights', 'CNNBaseline', 'ResidualBlock',
-           'DilatedResidualTrunk', 'ResidualClassifier', 'make_model', 'save_model', 'load_model']
+           'ARGMINNTrace', 'LogitsAndActivations', 'LogitsTrace', 'ARGMINN', 'filter_weights', 'CNNBaseline',
+           'ResidualBlock', 'DilatedResidualTrunk', 'ResidualClassifier', 'make_model', 'save_model', 'load_model']
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
 def _as_input(model: nn.Module, X, min_length: int) -> torch.Tensor:
@@ -80,13 +81,15 @@ class MemoryAttentionLayer(nn.Module):
                  dropout: float = 0.1, # dropout on scores, after the output projection, in the MLP and after it
                  mlp_hidden: int = 128, # hidden width of the 2-layer MLP
                  scores: str = 'key', # 'key': q·(W_K t) as in the paper; 'value': q·(W_V t), no key projection (authors' code)
+                 attention: str = 'softmax', # map from scores to weights: 'softmax' (paper), 'sparsemax' or 'entmax15' (exact zeros)
                  ):
         super().__init__()
         if token_dim % n_heads:
             raise ValueError(f"token dimension {token_dim} (n_filters + pe_dim) is not divisible by n_heads={n_heads}; "
                              f"choose n_heads among {[h for h in range(1, token_dim + 1) if token_dim % h == 0]}")
         if scores not in SCORE_KINDS: raise ValueError(f"scores must be one of {SCORE_KINDS}, got {scores!r}")
-        self.n_heads, self.d_head, self.scores = n_heads, token_dim // n_heads, scores
+        self.n_heads, self.d_head, self.scores, self.attention = n_heads, token_dim // n_heads, scores, attention
+        self.normalize = attention_map(attention)
         self.query = nn.Linear(memory_dim, token_dim)
         if scores == 'key': self.key = nn.Linear(token_dim, token_dim)
         self.value = nn.Linear(token_dim, token_dim)
@@ -118,32 +121,38 @@ class MemoryAttentionLayer(nn.Module):
         qb = (q * S.bias.view(h, dh)).sum(-1, keepdim=True)                      # b_S . q per head
         scores = torch.bmm(qk @ proj.T, ch)                                       # (W_S^T q) . t_p, per-sequence part
         if shared is not None: scores = scores + (qk.reshape(N * h, T) @ shared.T).view(N, h, P)   # ... shared part
-        attn = torch.softmax(self.score_dropout((scores + qb) / math.sqrt(dh)), dim=-1)         # (N, h, P)
+        attn = self.normalize(self.score_dropout((scores + qb) / math.sqrt(dh)))                # (N, h, P), rows sum to 1
         pooled = torch.bmm(attn, ch.transpose(1, 2)) @ proj                      # sum_p a_p t_p, (N, h, T)
         if shared is not None: pooled = pooled + (attn.reshape(N * h, P) @ shared).view(N, h, T)
         ctx = torch.einsum('nhc,hdc->nhd', pooled, self.value.weight.view(h, dh, T)) + self.value.bias.view(h, dh)
         h = self.out_norm(self.out_dropout(self.out(ctx.reshape(N, -1))))          # = sum_p a_p (W_V t_p + b_V)
         return self.mlp_norm(self.mlp_dropout(self.mlp(h))), attn
 
-
 # %% ../nbs/api/05_models.ipynb #15ecbd5b
 class ARGMINNTrace(NamedTuple):
     "Prediction plus what ARGMINN's prediction is built from."
     probs: torch.Tensor # (N,) predicted probabilities
     activations: torch.Tensor # (N, n_filters, L - w + 1) motif-scanner activations (after ReLU, before any scanner BatchNorm)
-    attention: torch.Tensor # (N, n_layers, n_heads, L - w + 1) attention weights (after softmax)
+    attention: torch.Tensor # (N, n_layers, n_heads, L - w + 1) attention weights (after the softmax or sparse map)
 
 class LogitsAndActivations(NamedTuple):
     "Logits with the first-layer (motif-scanner) activations they were computed from."
     logits: torch.Tensor # (N,) pre-sigmoid outputs
     activations: torch.Tensor # (N, n_filters, L - w + 1) first-layer activations (after ReLU)
 
+class LogitsTrace(NamedTuple):
+    "Logits with the activations and attention weights they were computed from (what the attention-entropy loss needs)."
+    logits: torch.Tensor # (N,) pre-sigmoid outputs
+    activations: torch.Tensor # (N, n_filters, L - w + 1) motif-scanner activations (after ReLU, before any BatchNorm)
+    attention: torch.Tensor # (N, n_layers, n_heads, L - w + 1) attention weights
+
 # %% ../nbs/api/05_models.ipynb #e0c062b3
 class ARGMINN(nn.Module):
     "Mechanistically interpretable network: motif scanner, then memory-stream attention (Tseng et al.)."
     scanner_regularized = True  # the training loop applies the filter-overlap and L1 losses by default
+    traces_attention = True  # `logits(X, return_attention=True)` exists: the training loop logs (and can penalise) attention entropy
     # options added after the first model files were written, with the value those files were built with
-    LEGACY_OPTIONS = dict(batch_norm=False, scores='key', token_proj=None, final_norm=False)
+    LEGACY_OPTIONS = dict(batch_norm=False, scores='key', token_proj=None, final_norm=False, attention='softmax')
 
     def __init__(self,
                  n_filters: int = 8, # motif-scanner filters
@@ -160,6 +169,7 @@ class ARGMINN(nn.Module):
                  scores: str = 'key', # attention scores against 'key' (paper) or 'value' (authors' code)
                  token_proj: int | None = None, # width of a linear projection of the tokens before the layers (None: none; code: 32)
                  final_norm: bool = False, # LayerNorm on the memory before the head (authors' code)
+                 attention: str = 'softmax', # scores -> weights: 'softmax' (paper), 'sparsemax' or 'entmax15' (sparse: exact zeros)
                  random_state=None, # seed for parameter initialisation (None: PyTorch's global generator)
                  ):
         super().__init__()
@@ -168,6 +178,7 @@ class ARGMINN(nn.Module):
             if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
         if pe_dim < 0 or pe_dim % 2: raise ValueError(f"pe_dim must be a non-negative even number, got {pe_dim}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if attention not in ATTENTION_MAPS: raise ValueError(f"attention must be one of {ATTENTION_MAPS}, got {attention!r}")
         if token_proj is not None and int(token_proj) < 1: raise ValueError(f"token_proj must be >= 1 or None, got {token_proj}")
         token_dim = n_filters + pe_dim if token_proj is None else int(token_proj)
         if token_dim % n_heads:
@@ -178,14 +189,16 @@ class ARGMINN(nn.Module):
                            memory_dim=memory_dim, n_heads=n_heads, dropout=dropout,
                            mlp_hidden=mlp_hidden or memory_dim, pe_base=pe_base, in_channels=in_channels,
                            batch_norm=bool(batch_norm), scores=scores,
-                           token_proj=None if token_proj is None else int(token_proj), final_norm=bool(final_norm))
+                           token_proj=None if token_proj is None else int(token_proj), final_norm=bool(final_norm),
+                           attention=attention)
         self.n_filters, self.filter_width, self.pe_dim, self.pe_base = n_filters, filter_width, pe_dim, pe_base
         with torch_seeded(random_state):
             self.scanner = nn.Conv1d(in_channels, n_filters, filter_width)
             self.scanner_norm = nn.BatchNorm1d(n_filters) if batch_norm else None
             self.token_projection = None if token_proj is None else nn.Linear(n_filters + pe_dim, token_dim)
             self.layers = nn.ModuleList([MemoryAttentionLayer(token_dim, memory_dim, n_heads, dropout,
-                                                              mlp_hidden or memory_dim, scores) for _ in range(n_layers)])
+                                                              mlp_hidden or memory_dim, scores, attention)
+                                         for _ in range(n_layers)])
             self.memory_norm = nn.LayerNorm(memory_dim) if final_norm else None
             self.head = nn.Linear(memory_dim, 1)
         self.register_buffer('m0', torch.ones(memory_dim))  # fixed initial memory: ones, never trained
@@ -229,9 +242,11 @@ class ARGMINN(nn.Module):
     def logits(self,
                X, # one-hot (N, 4, L)
                return_activations: bool = False, # also return the motif-scanner activations (after ReLU, before any BatchNorm)
+               return_attention: bool = False, # also return activations and attention weights, as `LogitsTrace`
                ):
-        "Pre-sigmoid outputs `(N,)` (with the activations as `LogitsAndActivations` if asked)."
-        z, A, _ = self._run(X)
+        "Pre-sigmoid outputs `(N,)` (with the activations as `LogitsAndActivations`, or with attention as `LogitsTrace`, if asked)."
+        z, A, attn = self._run(X)
+        if return_attention: return LogitsTrace(z, A, attn)
         return LogitsAndActivations(z, A) if return_activations else z
 
     def forward(self,
@@ -242,7 +257,6 @@ class ARGMINN(nn.Module):
         z, A, attn = self._run(X)
         p = torch.sigmoid(z)
         return ARGMINNTrace(p, A, attn) if return_trace else p
-
 
 # %% ../nbs/api/05_models.ipynb #8d8dab06
 def filter_weights(model, # ARGMINN, CNNBaseline, any model with a `scanner` Conv1d, a Conv1d, or a (weight, bias) pair

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .core import atomic_path, get_device
-from .losses import (DEFAULT_REDUCTION, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
+from .losses import (DEFAULT_REDUCTION, LogRampSchedule, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
                                ReferenceOverlapSchedule, default_schedules)
 from .models import MODELS, make_model, save_model
 from .report import write_run_report
@@ -27,9 +27,9 @@ from .simulate import SimSplits, make_splits
 from .train import Metrics, SeedsResult, evaluate, plot_history, train_seeds
 
 # %% auto #0
-__all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'schedules_for', 'TrainingRun', 'train_on_simulation', 'train_on_peaks',
-           'train_on_fasta', 'run_jobs', 'batch_stat_accuracy', 'run_summary', 'run_records', 'filter_logo_figure',
-           'PipelineResult', 'run_pipeline']
+__all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'schedules_for', 'entropy_schedule_for', 'TrainingRun',
+           'train_on_simulation', 'train_on_peaks', 'train_on_fasta', 'run_jobs', 'batch_stat_accuracy', 'run_summary',
+           'run_records', 'filter_logo_figure', 'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/api/12_pipeline.ipynb #d0f4ab75
 def schedules_for(epochs: int, # total epochs
@@ -43,6 +43,14 @@ def schedules_for(epochs: int, # total epochs
     if schedules == 'paper': return PaperOverlapSchedule(warmup, ramp), PaperL1Schedule(warmup, ramp)
     if schedules == 'reference': return ReferenceOverlapSchedule(warmup, ramp), ReferenceL1Schedule(warmup, ramp)
     raise ValueError(f"schedules must be 'default', 'paper', 'reference' or an (overlap, l1) pair, got {schedules!r}")
+
+def entropy_schedule_for(epochs: int, # total epochs
+                         weight: float, # final λ_e on the attention entropy (authors' code: 1e-2; 0: none)
+                         ):
+    "The attention-entropy λ schedule of the authors' code scaled to `epochs`: 0, a log ramp from weight/10 to weight, then weight."
+    if weight < 0: raise ValueError(f"the attention-entropy weight must be >= 0, got {weight}")
+    if not weight: return None
+    return LogRampSchedule(weight / 10, weight, max(epochs // 4, 0), max(epochs // 2, 1))
 
 # %% ../nbs/api/12_pipeline.ipynb #44c7b6fb
 @dataclass
@@ -206,9 +214,11 @@ def _map_jobs(fn, # top-level function (picklable for spawned workers)
         for f in cf.as_completed(futs): done(futs[f], f.result())
 
 def _run_job(job: dict) -> TrainingRun:
-    return train_on_simulation(**{'verbose': False, **job})
+    "One job: `train_on_fasta` when it names a `fasta`, else `train_on_simulation`."
+    train = train_on_fasta if 'fasta' in job else train_on_simulation
+    return train(**{'verbose': False, **job})
 
-def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation`, one dict per run
+def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation` (or `train_on_fasta`, with a `fasta`), one dict per run
              workers: int = 1, # parallel processes (1: run here, one after the other)
              threads: int = 1, # PyTorch threads per worker process
              verbose: bool = True, # a line per finished run

@@ -151,18 +151,24 @@ def _finite_output(out: torch.Tensor, what: str, epoch: int, batch: int) -> torc
 def _forward_terms(model, X, y, loss_fn: RegularizedLoss, se: int, epoch: int, batch: int) -> LossTerms:
     "Loss terms of one batch at schedule epoch `se` (a non-finite model output is a FloatingPointError naming `epoch` and `batch`)."
     if loss_fn.regularize:
+        if getattr(model, 'traces_attention', False):                # ARGMINN: the attention entropy is logged (and weighted if asked)
+            z, A, att = model.logits(X, return_attention=True)
+            return loss_fn(_finite_output(z, 'logits', epoch, batch), y, A, model.scanner.weight, se, attention=att)
         z, A = model.logits(X, return_activations=True)
         return loss_fn(_finite_output(z, 'logits', epoch, batch), y, A, model.scanner.weight, se)
     if hasattr(model, 'logits'): return loss_fn(_finite_output(model.logits(X), 'logits', epoch, batch), y, epoch=se)
     p = _finite_output(_probs_1d(model(X)), 'probabilities', epoch, batch)   # probabilities-only model
     bce = F.binary_cross_entropy(p, y.to(p.dtype))
-    return LossTerms(bce, bce, bce.new_zeros(()), bce.new_zeros(()), 0.0, 0.0)
+    zero = bce.new_zeros(())
+    return LossTerms(bce, bce, zero, zero, 0.0, 0.0, zero, 0.0)
 
 def _check_finite(terms: LossTerms, epoch: int, batch: int):
     "Raise a `FloatingPointError` naming the first non-finite loss term."
     checks = [('prediction loss', terms.prediction), ('overlap loss L_o', terms.overlap), ('L1 penalty', terms.l1),
               (f'weighted overlap loss λ_o·L_o (λ_o={terms.lambda_o:g})', terms.lambda_o * terms.overlap),
               (f'weighted L1 penalty λ_l·‖W‖₁ (λ_l={terms.lambda_l:g})', terms.lambda_l * terms.l1),
+              ('attention entropy H', terms.entropy), (f'weighted attention entropy λ_e·H (λ_e={terms.lambda_e:g})',
+                                                       terms.lambda_e * terms.entropy),
               ('total loss', terms.total)]
     for name, v in checks:
         if not torch.isfinite(v):
@@ -189,6 +195,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
         lr: float = 1e-3, # Adam learning rate
         overlap_schedule=None, # λ_o per epoch (Schedule, callable, number; None: default for `reduction`)
         l1_schedule=None, # λ_l per epoch (Schedule, callable, number; None: default for `reduction`)
+        entropy_schedule=None, # λ_e per epoch on the attention entropy (None: 0; authors' code: `losses.ReferenceEntropySchedule()`)
         reduction: str = DEFAULT_REDUCTION, # reduction of the filter-overlap loss
         regularize: bool | None = None, # add the scanner regularisers (None: `model.scanner_regularized`)
         early_stopping=True, # True: EarlyStopping(3, 1e-3); an EarlyStopping; False/None: off
@@ -211,7 +218,7 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
     if regularize and not (isinstance(getattr(model, 'scanner', None), nn.Conv1d) and hasattr(model, 'logits')):
         raise ValueError(f"regularize=True needs a model with a `scanner` Conv1d and `logits(X, return_activations=True)`; "
                          f"{type(model).__name__} has not")
-    loss_fn = RegularizedLoss(overlap_schedule, l1_schedule, reduction, regularize)
+    loss_fn = RegularizedLoss(overlap_schedule, l1_schedule, reduction, regularize, entropy_schedule)
     stopper = EarlyStopping() if early_stopping is True else (copy.deepcopy(early_stopping) if early_stopping else None)
     if val_data is not None:
         Xv, yv = split_xy(val_data)
@@ -265,8 +272,8 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
             se = epoch - delay                                          # epoch on the schedules' clock
             if hasattr(train_loader, 'set_epoch'): train_loader.set_epoch(epoch)
             model.train()
-            sums, nb = dict(total=0.0, prediction=0.0, overlap=0.0, l1=0.0), 0
-            lam = (0.0, 0.0)
+            sums, nb = dict(total=0.0, prediction=0.0, overlap=0.0, l1=0.0, entropy=0.0), 0
+            lam = (0.0, 0.0, 0.0)
             for b, (X, y) in enumerate(progress(train_loader, total=len(train_loader), leave=False, disable=not verbose,
                                             desc=f'epoch {epoch}')):
                 X, y = to_tensor(X, device=device), check_labels(to_tensor(y, device=device), 'training labels')
@@ -277,9 +284,9 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
                 if grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 opt.step()
                 for k in sums: sums[k] += float(getattr(terms, k).detach())
-                nb += 1; lam = (terms.lambda_o, terms.lambda_l)
+                nb += 1; lam = (terms.lambda_o, terms.lambda_l, terms.lambda_e)
             if nb == 0: raise ValueError(f"the training loader yielded no batches in epoch {epoch}")
-            row = dict(epoch=epoch, schedule_epoch=se, lambda_o=lam[0], lambda_l=lam[1],
+            row = dict(epoch=epoch, schedule_epoch=se, lambda_o=lam[0], lambda_l=lam[1], lambda_e=lam[2],
                        **{f'train_{k}': v / nb for k, v in sums.items()})
             settled = gate_open and not is_ramping(loss_fn.schedules, se, epochs)
             if val_data is not None:
@@ -373,7 +380,12 @@ def plot_history(history: pd.DataFrame, # `TrainResult.history`
         ax = axs[2]
         ax.plot(h.epoch, h.train_overlap, label='L_o (train)', color='C3'); ax.set_ylabel('L_o'); ax.set_xlabel('epoch')
         ax2 = ax.twinx(); ax2.plot(h.epoch, h.train_l1, label='‖W‖₁', color='C4'); ax2.set_ylabel('‖W‖₁')
-        ax.legend(handles=ax.get_lines() + ax2.get_lines(), fontsize=8)
+        if 'train_entropy' in h and h.train_entropy.abs().sum() > 0:
+            ax3 = ax.twinx(); ax3.spines['right'].set_position(('axes', 1.18))
+            ax3.plot(h.epoch, h.train_entropy, label='attention entropy H (bits)', color='C5', ls='--'); ax3.set_ylabel('H (bits)')
+            ax2 = [ax2, ax3]
+        else: ax2 = [ax2]
+        ax.legend(handles=ax.get_lines() + [l for a in ax2 for l in a.get_lines()], fontsize=8)
     unsettled = h.epoch[~h.settled.astype(bool)] if 'settled' in h else []
     for ax in axs:
         if len(unsettled): ax.axvspan(min(unsettled) - .5, max(unsettled) + .5, color='0.9', zorder=0)

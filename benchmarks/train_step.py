@@ -8,6 +8,10 @@ Prints, in one run, milliseconds per training step (forward, BCE + filter-overla
 * the package's step as `fit` runs it (factorised tokens, the overlap loss with its gradients as forward
   convolutions, `amax` argmax, fused Adam), with and without the scanner BatchNorm;
 * the same step under `torch.compile` (compile time reported separately; skipped with --no-compile);
+* sparse attention: the package step with `attention='sparsemax'` and `'entmax15'` (its own exact kernels, module
+  `attention`), and with the `entmax` package's functions swapped in (a full sort per row), each at initialisation
+  (diffuse scores: the candidate set is large) and with the query scaled up 8x (peaked scores, as after training);
+  the softmax step with the attention-entropy loss on (λ_e = 1e-2);
 * the CNN baseline (BCE only);
 * a simulated training batch (`SimLoader`, tal_gata), and `fit` itself over --fit-steps steps (checks, logging and
   data included), from which the time of 4,000 steps (the paper's 40 epochs x 100 batches) is projected.
@@ -60,13 +64,17 @@ def overlap_autograd(A, W):
     return per_seq.mean() / (A.shape[2] * nf * (2 * w - 1)) / W.abs().sum().clamp_min(torch.finfo(W.dtype).tiny)
 
 
-def make_step(model, reference=False, lam_o=1e3, lam_l=1e-2):
+def make_step(model, reference=False, lam_o=1e3, lam_l=1e-2, lam_e=0.0):
     "A closure running one training step on (X, y); returns the loss."
     opt = torch.optim.Adam(model.parameters(), 1e-3) if reference else adam(model.parameters(), lr=1e-3)
-    lf = RegularizedLoss(overlap_schedule=lam_o, l1_schedule=lam_l, regularize=getattr(model, 'scanner_regularized', False))
+    lf = RegularizedLoss(overlap_schedule=lam_o, l1_schedule=lam_l, regularize=getattr(model, 'scanner_regularized', False),
+                         entropy_schedule=lam_e)
 
     def loss(X, y):
         if not lf.regularize: return F.binary_cross_entropy_with_logits(model.logits(X), y)
+        if lam_e:
+            z, A, att = model.logits(X, return_attention=True)
+            return lf(z, y, A, model.scanner.weight, 0, attention=att).total
         z, A = model.logits(X, return_activations=True)
         if reference:
             W = model.scanner.weight
@@ -88,6 +96,37 @@ def time_steps(step, batches, device, warmup=3):
         if device.type == 'cuda': torch.cuda.synchronize()
         ts.append(time.perf_counter() - t)
     return 1000 * float(np.median(ts))
+
+
+def sharpened(model, factor=8.0):
+    "The model with its query projections scaled up, so attention scores are peaked as after training."
+    with torch.no_grad():
+        for layer in model.layers: layer.query.weight.mul_(factor); layer.query.bias.mul_(factor)
+    return model
+
+
+def sparse_rows(batches, device, fast_ms):
+    "Step times with sparse attention maps (package kernels and the `entmax` package's), diffuse and peaked."
+    from argminn_nb.attention import attention_map
+    out = []
+    try:
+        import entmax
+        pkg = {'sparsemax': lambda s: entmax.sparsemax(s, dim=-1), 'entmax15': lambda s: entmax.entmax15(s, dim=-1)}
+    except ImportError: pkg = {}
+    for name in ('sparsemax', 'entmax15'):
+        for peaked in (False, True):
+            m = ARGMINN(attention=name, random_state=0).to(device).train()
+            if peaked: sharpened(m)
+            ms = time_steps(make_step(m)[0], batches, device)
+            out.append((f"ARGMINN {name}, {'peaked' if peaked else 'initial'} scores", ms, f'{ms / fast_ms:.2f}x softmax'))
+            if name in pkg:
+                for layer in m.layers: layer.normalize = pkg[name]
+                ms = time_steps(make_step(m)[0], batches, device)
+                out.append((f"  same with the entmax package's {name}", ms, f'{ms / fast_ms:.2f}x softmax'))
+    m = ARGMINN(random_state=0).to(device).train()
+    ms = time_steps(make_step(m, lam_e=1e-2)[0], batches, device)
+    out.append(('ARGMINN softmax + attention-entropy loss', ms, f'{ms / fast_ms:.2f}x softmax'))
+    return out
 
 
 def check_equal(batch, device):
@@ -153,6 +192,9 @@ def main(argv=None):
                 f'first step (compiling) {compile_s:.0f} s')
         except Exception as e:                       # no compiler toolchain: say so, keep the eager figures
             add('ARGMINN package, torch.compile', float('nan'), f'unavailable: {type(e).__name__}: {str(e)[:80]}')
+    for name, ms, note in sparse_rows(batches, device, fast_ms): add(name, ms, note)
+    add('ARGMINN package (eager), timed again', time_steps(make_step(ARGMINN(random_state=0).to(device).train())[0], batches, device),
+        'softmax, after the sparse rows: the spread between the two softmax rows is the noise of this run')
     add('CNN baseline (BCE only)', time_steps(make_step(CNNBaseline(random_state=0).to(device).train())[0], batches, device))
     add('simulated batch (SimLoader)', data_ms, 'generated between steps', ratio=False)
     if a.fit_steps:
