@@ -33,10 +33,15 @@ def _load_dataset_arg(dataset: str):
 
 def cmd_simulate(args) -> int:
     "Simulate sequences and write FASTA + instances BED + labels TSV."
-    from argminn_nb.simulate import simulate
+    from argminn_nb.outputs import OutputLock, check_out_path, check_outputs
+    from argminn_nb.simulate import SimData, simulate
+    prefix = check_out_path(args.out)
+    check_outputs(SimData.output_files(prefix).values(), force=args.force)   # before any work: nothing overwritten unasked
     t = time.time()
     data = simulate(_load_dataset_arg(args.dataset), args.n, gc=args.gc, random_state=args.seed)
-    files = data.write(args.out)
+    with OutputLock(prefix):
+        check_outputs(SimData.output_files(prefix).values(), force=args.force)
+        files = data.write(prefix)
     dt = time.time() - t
     print(f"{data}\nsimulated in {dt:.2f} s ({len(data) / max(dt, 1e-9):,.0f} sequences/s)")
     for k, v in files.items(): print(f"  {k:9s} {v}")
@@ -151,7 +156,8 @@ def _add_run_parser(sub):
     r.add_argument('--device', default=None, help="'cpu', 'cuda', 'cuda:1' (default: CUDA if available)")
     r.add_argument('--out', default='argminn_out/run', help='output folder (default argminn_out/run); written as '
                                                             '<out>.partial and renamed when the run is complete')
-    r.add_argument('--force', action='store_true', help='replace an existing non-empty --out (one written by argminn)')
+    r.add_argument('--force', action='store_true', help='replace an existing non-empty --out that argminn wrote (a folder holding any other '
+                                                          'file is refused, naming it)')
     r.add_argument('--resume', action='store_true', help='continue an interrupted run from its per-epoch checkpoints '
                                                          '(<out>.partial/checkpoints)')
     r.add_argument('--skip-missing-chroms', action='store_true', help='skip peaks on chromosomes absent from --genome '
@@ -165,6 +171,8 @@ def _add_run_parser(sub):
     r.set_defaults(func=cmd_run)
 
 # %% ../nbs/api/13_cli.ipynb #ip000002
+from .outputs import StagedOutput
+
 def cmd_interpret(args) -> int:
     "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
     import numpy as np
@@ -177,18 +185,18 @@ def cmd_interpret(args) -> int:
     from argminn_nb.train import predict
     _set_threads(args.threads, quiet=True)
     out = Path(args.out)
-    staged = _staged(out, args.force)                   # an existing non-empty --out is refused before any work
+    staged = StagedOutput(out, args.force)              # an existing --out is checked (and refused) before any work
     model = load_model(args.model, device=args.device)
     width = model.scanner.kernel_size[0] if hasattr(model, 'scanner') else 1
     names, X, lengths = read_records(args.fasta, crop=args.crop, min_length=width)
     coords, genomic, _ = sequence_coords(names, lengths, X.shape[-1])
     inst = read_instances(args.instances, coords) if args.instances else None
+    motifs = read_meme(args.motifs).motifs if args.motifs else jaspar_motifs('vertebrates')   # every input read before the work
     p = predict(model, X, device=args.device)
     if args.labels is not None: y, source = read_labels(args.labels, names), f'labels from {args.labels}'
     else: y, source = (p >= 0.5).astype(np.float32), "the model's own calls (probability >= 0.5)"
     if not y.any():
         raise ValueError(f"no sequence is positive ({source}): nothing to trace instances in; pass --labels to say which are")
-    motifs = read_meme(args.motifs).motifs if args.motifs else jaspar_motifs('vertebrates')
     with staged as work, warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='tomtom was given')   # a handful of --motifs: p-values approximate
         pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(work / 'predictions.tsv', sep='\t', index=False)
@@ -224,28 +232,12 @@ def _add_interpret_parser(sub):
     r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
     r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto: the cores not kept '
                                                                     'busy by other processes, as for run)')
-    r.add_argument('--force', action='store_true', help='write into a non-empty --out')
+    r.add_argument('--force', action='store_true', help="replace a non-empty --out that argminn wrote (a folder holding "
+                                                        "any other file is refused, naming it)")
     r.set_defaults(func=cmd_interpret)
 
 # %% ../nbs/api/13_cli.ipynb #xp000002
-class _staged:
-    "Write an output folder as <out>.partial and rename it to <out> only when complete (a failure leaves nothing half-written at <out>)."
-    def __init__(self, out, force: bool):
-        self.out = Path(out)
-        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())) and not force:
-            raise FileExistsError(f"{self.out} exists and is not empty; choose another --out or pass --force")
-        self.work = self.out.with_name(self.out.name + '.partial')
-    def __enter__(self) -> Path:
-        import shutil
-        if self.work.exists(): shutil.rmtree(self.work)
-        self.work.mkdir(parents=True)
-        return self.work
-    def __exit__(self, typ, *exc):
-        import shutil
-        if typ is not None: shutil.rmtree(self.work, ignore_errors=True); return False
-        if self.out.exists(): shutil.rmtree(self.out) if self.out.is_dir() else self.out.unlink()
-        os.replace(self.work, self.out)
-        return False
+from .outputs import StagedOutput
 
 def cmd_explain(args) -> int:
     "Fit an s-MEM and an n-MEM on a saved model, explain the sequences of a FASTA file and write regions, masks and the logic to --out."
@@ -254,7 +246,7 @@ def cmd_explain(args) -> int:
     from argminn_nb.sequences import read_instances, read_records, sequence_coords
     _set_threads(args.threads, quiet=True)
     t0 = time.time()
-    staged = _staged(args.out, args.force)              # an existing non-empty --out is refused before any work
+    staged = StagedOutput(args.out, args.force)         # an existing --out is checked (and refused) before any work
     model = load_model(args.model, device=args.device)
     names, X, lengths = read_records(args.fasta, crop=args.crop, min_length=getattr(model, 'filter_width', 1))
     coords, genomic, note = sequence_coords(names, lengths, X.shape[-1])
@@ -302,10 +294,10 @@ def _add_explain_parser(sub):
     r.add_argument('--seed', type=int, default=0, help='seed of the explainers and of the evaluation sample (default 0)')
     r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
     r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto, as for run)')
-    r.add_argument('--force', action='store_true', help='replace a non-empty --out')
+    r.add_argument('--force', action='store_true', help="replace a non-empty --out that argminn wrote (a folder holding "
+                                                        "any other file is refused, naming it)")
     r.add_argument('-q', '--quiet', action='store_true', help='no progress, only the summary line')
     r.set_defaults(func=cmd_explain)
-
 
 # %% ../nbs/api/13_cli.ipynb #01d508b8
 def _threads(s: str):
@@ -343,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('-o', '--out', default='argminn_out/simulated', help='output prefix (default argminn_out/simulated)')
     s.add_argument('--gc', type=_fraction, default=None, help='background GC fraction (default 0.5)')
     s.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    s.add_argument('--force', action='store_true', help='overwrite existing <out>.fa, <out>.instances.bed, <out>.labels.tsv')
     s.set_defaults(func=cmd_simulate)
     d = sub.add_parser('datasets', help='list the built-in simulated datasets')
     d.set_defaults(func=cmd_datasets)
@@ -350,7 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interpret_parser(sub)
     _add_explain_parser(sub)
     return p
-
 
 # %% ../nbs/api/13_cli.ipynb #7bab802c
 # errors a user's input or environment causes: one line and exit status 2 (ARGMINN_DEBUG=1 shows the traceback).

@@ -22,7 +22,7 @@ import torch
 __all__ = ['as_rng', 'seed_of', 'seed_streams', 'to_numpy', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded',
            'torch_threads_kept', 'import_quietly', 'busy_cores', 'available_cores', 'default_threads', 'adam',
            'LineProgress', 'progress', 'to_tensor', 'split_xy', 'EpochLoader', 'batch_slices', 'atomic_path',
-           'save_checkpoint', 'load_checkpoint']
+           'default_cache_dir', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -268,6 +268,10 @@ def atomic_path(path: str | os.PathLike, # final destination
         if tmp.exists(): tmp.unlink()
 
 # %% ../nbs/api/00_core.ipynb #806fe449
+def default_cache_dir() -> Path:
+    "The package's cache: `$ARGMINN_CACHE`, else `~/.cache/argminn_nb` (downloads, FASTA indexes of read-only genomes)."
+    return Path(os.environ.get('ARGMINN_CACHE') or Path.home()/'.cache'/'argminn_nb')
+
 def save_checkpoint(obj, # tensors, numbers, strings and containers of them
                     path: str | os.PathLike, # destination
                     ) -> Path:
@@ -279,10 +283,24 @@ def save_checkpoint(obj, # tensors, numbers, strings and containers of them
 def load_checkpoint(path: str | os.PathLike, # a file written by `save_checkpoint` (or any weights-only torch file)
                     map_location='cpu', # where tensors go
                     ):
-    "`torch.load` with `weights_only=True`; a file holding other objects is refused with a ValueError, not unpickled."
+    "`torch.load` with `weights_only=True`; a file holding other objects is refused with a ValueError, not unpickled, and a "
+    "file that is not a PyTorch file at all (empty, text, truncated) is a ValueError that says what it is."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"file not found: {path}")
+    if path.is_dir(): raise IsADirectoryError(f"expected a PyTorch file, got a directory: {path}")
+    with open(path, 'rb') as f: head = f.read(8)
+    if not head: raise ValueError(f"{path}: the file is empty, not a PyTorch file")
+    if not (head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'):          # zip (torch >= 1.6) or a legacy pickle
+        kind = 'text' if all(32 <= b < 127 or b in b'\t\r\n' for b in head) else 'binary data'
+        raise ValueError(f"{path}: not a PyTorch file (it starts with {kind}: {head!r})")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        msg = str(e)
+        if 'Weights only load failed' not in msg and 'Unsupported global' not in msg:
+            raise ValueError(f"{path}: not a readable PyTorch file ({msg.splitlines()[0][:200]})") from None
         raise ValueError(f"{path}: refusing to load this file: it holds objects other than tensors, numbers, strings and "
                          f"containers of them, and unpickling those could run arbitrary code. Only load such a file with "
                          f"torch.load(..., weights_only=False) if you trust where it came from "
-                         f"({str(e).splitlines()[0][:200]})") from None
+                         f"({next((l for l in msg.splitlines() if 'Unsupported global' in l), msg.splitlines()[0])[:200]})") from None
+    except (RuntimeError, EOFError) as e:
+        raise ValueError(f"{path}: a damaged or truncated PyTorch file ({str(e).splitlines()[0][:160]})") from None

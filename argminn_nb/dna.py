@@ -344,39 +344,58 @@ def write_fasta(path: str | os.PathLike, # output file
             for i in range(0, len(s), width): f.write(s[i:i + width] + '\n')
     return path
 
-def read_fasta(path: str | os.PathLike, # FASTA file (index built if missing)
+_GZIP, _BOM = b'\x1f\x8b', b'\xef\xbb\xbf'
+
+def _fasta_bytes(path: Path) -> bytes:
+    "The file's bytes: gzip / bgzip decompressed (recognised by their first bytes, not the name), a UTF-8 byte-order mark dropped."
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP:
+        import gzip, zlib
+        try: raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{path}: starts like a gzip file but cannot be decompressed ({e}); is it complete?") from None
+    return raw[len(_BOM):] if raw.startswith(_BOM) else raw
+
+def read_fasta(path: str | os.PathLike, # FASTA file, plain or gzip/bgzip-compressed (no index is read or written)
                ) -> dict[str, str]:
-    "All records of a FASTA file as `{name: sequence}` (in file order), read with pyfaidx; a malformed file, an empty "
+    "All records of a FASTA file as `{name: sequence}` (in file order); a malformed file, a repeated name, an empty "
     "record or a character that is not a base or IUPAC code is a ValueError naming the file and line."
-    import pyfaidx
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"FASTA file not found: {path}")
     if path.is_dir(): raise IsADirectoryError(f"expected a FASTA file, got a directory: {path}")
-    raw = path.read_bytes()   # pyfaidx splits names at a bare carriage return, so '>s\req1' would silently become 's'
-    if cr := re.search(rb'\r(?!\n)', raw):
+    raw = _fasta_bytes(path)
+    if cr := re.search(rb'\r(?!\n)', raw):                 # a bare CR would end a name early in other readers
         line = raw[:cr.start()].count(b'\n') + 1
         raise ValueError(f"{path}, line {line}: a carriage return inside a line "
                          f"(only CRLF line ends are allowed)")
-    try: fa = pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False, read_long_names=False)
-    except (pyfaidx.FastaIndexingError, ValueError, UnicodeDecodeError, IndexError, KeyError) as e:
-        raise ValueError(f"{path}: not a valid FASTA file ({str(e).replace(str(path), '').strip() or type(e).__name__})") from None
-    try:
-        out = {k: str(fa[k][:]) for k in fa.keys()}
-        for k, s in out.items():
-            rec = fa.faidx.index[k]
-            if not s: raise ValueError(f"{path}, line {_fasta_line(path, rec.offset, 0, 1)}: record {k!r} has no sequence")
-            codes = _CODE[np.frombuffer(s.encode('latin-1', 'replace'), dtype=np.uint8)]
-            if (codes < 0).any():
-                j = int(np.flatnonzero(codes < 0)[0])
-                raise ValueError(f"{path}, line {_fasta_line(path, rec.offset, j, rec.lenc)}: invalid character {s[j]!r} in "
-                                 f"record {k!r} at position {j}; expected A, C, G, T (any case) or an IUPAC ambiguity code")
-        return out
-    finally: fa.close()
-
-def _fasta_line(path: Path, offset: int, pos: int, line_bases: int) -> int:
-    "1-based line number of base `pos` of a record whose sequence starts at byte `offset`."
-    with open(path, 'rb') as f: before = f.read(offset).count(b'\n')
-    return before + 1 + pos // max(int(line_bases), 1)
+    recs, header = {}, {}
+    name = None
+    for i, line in enumerate(raw.decode('latin-1').split('\n'), 1):
+        line = line[:-1] if line.endswith('\r') else line
+        if line.startswith('>'):
+            fields = line[1:].split()
+            if not fields: raise ValueError(f"{path}, line {i}: a '>' line without a record name")
+            name = fields[0]
+            if name in header:
+                raise ValueError(f"{path}, line {i}: record name {name!r} was already used on line {header[name]}; names must be unique")
+            header[name], recs[name] = i, []
+        elif line:
+            if name is None:
+                raise ValueError(f"{path}, line {i}: text before the first sequence definition line ('>name')")
+            recs[name].append((i, line))
+    out = {}
+    for name, lines in recs.items():
+        if not lines: raise ValueError(f"{path}, line {header[name]}: record {name!r} has no sequence")
+        s = ''.join(l for _, l in lines)
+        codes = _CODE[np.frombuffer(s.encode('latin-1'), dtype=np.uint8)]
+        if (codes < 0).any():
+            j = int(np.flatnonzero(codes < 0)[0])
+            ends = np.cumsum([len(l) for _, l in lines])
+            line_no = lines[int(np.searchsorted(ends, j, side='right'))][0]
+            raise ValueError(f"{path}, line {line_no}: invalid character {s[j]!r} in record {name!r} at position {j}; "
+                             f"expected A, C, G, T (any case) or an IUPAC ambiguity code")
+        out[name] = s
+    return out
 
 # %% ../nbs/api/01_dna.ipynb #fo000002
 def fasta_one_hot(path, # FASTA file, or its records as `read_fasta` returns them ({name: sequence})
@@ -403,19 +422,30 @@ def fasta_one_hot(path, # FASTA file, or its records as `read_fasta` returns the
     if L < min_length: raise ValueError(f"{path}: sequences of {L} bp are shorter than the {min_length} bp needed")
     return names, one_hot_encode(seqs)
 
-def read_labels(path: str | os.PathLike, # TSV: record name, then 0 or 1 (a header line is allowed)
+def _label_rows(path: Path) -> list[tuple[int, str, str]]:
+    "(line, name, label) of every data line: blank lines and lines starting with '#' skipped, a header recognised by its content."
+    rows = []
+    for i, line in enumerate(path.read_text(encoding='utf-8-sig').splitlines(), 1):
+        if not line.strip() or line.startswith('#'): continue
+        f = line.split('\t')
+        if len(f) < 2: raise ValueError(f"{path}, line {i}: expected two tab-separated columns (name, label), got {line!r}")
+        rows.append((i, f[0].strip(), f[1].strip()))
+    if rows and rows[0][2].lower() in ('label', 'labels', 'y', 'class', 'target', 'bound'): rows = rows[1:]   # a header line
+    return rows
+
+def read_labels(path: str | os.PathLike, # TSV: record name, then 0 or 1 (a header line is allowed; '#' starts a comment line)
                 names: Sequence[str], # the records that need a label, in order
                 ) -> np.ndarray:
-    "Labels `(N,)` float32 for `names` from a name → 0/1 TSV; a missing name or a label other than 0/1 is an error naming it."
-    import pandas as pd
+    "Labels `(N,)` float32 for `names` from a name → 0/1 TSV; a missing, repeated or invalid label is an error naming its line."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"labels file not found: {path}")
-    df = pd.read_csv(path, sep='\t', header=None, dtype=str, comment='#').dropna(how='all')
-    if df.shape[1] < 2: raise ValueError(f"{path}: expected two tab-separated columns (name, label), got {df.shape[1]}")
-    if not df.iloc[0, 1].strip() in ('0', '1'): df = df.iloc[1:]                  # a header line
-    lab = dict(zip(df.iloc[:, 0].str.strip(), df.iloc[:, 1].str.strip()))
+    lab, where = {}, {}
+    for i, name, v in _label_rows(path):
+        if v not in ('0', '1'): raise ValueError(f"{path}, line {i}: the label of {name!r} is {v!r}; expected 0 or 1")
+        if name in lab:
+            raise ValueError(f"{path}, line {i}: {name!r} already has a label on line {where[name]}"
+                             + (f" ({lab[name]}, here {v})" if lab[name] != v else '') + "; one line per record")
+        lab[name], where[name] = v, i
     missing = next((n for n in names if n not in lab), None)
     if missing is not None: raise ValueError(f"{path}: no label for record {missing!r}")
-    bad = next((n for n in names if lab[n] not in ('0', '1')), None)
-    if bad is not None: raise ValueError(f"{path}: the label of {bad!r} is {lab[bad]!r}; expected 0 or 1")
     return np.array([float(lab[n]) for n in names], dtype=np.float32)

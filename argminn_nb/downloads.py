@@ -23,13 +23,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .core import _umask, atomic_path, import_quietly
+from .core import _umask, atomic_path, default_cache_dir, import_quietly
 from .genome import Genome
 
 # %% auto #0
 __all__ = ['PAPER_DATASETS', 'ENCODE_FILE_URL', 'ENCODE_METADATA_URL', 'UCSC_GENOME_URL', 'UCSC_MD5_URL',
-           'VIERSTRA_FOOTPRINTS_URL', 'REAL_PEAK_SETS', 'default_cache_dir', 'file_checksum', 'download', 'encode_file',
-           'ucsc_genome', 'vierstra_footprints', 'package_data', 'real_peak_set']
+           'VIERSTRA_FOOTPRINTS_URL', 'REAL_PEAK_SETS', 'file_checksum', 'download', 'encode_file', 'ucsc_genome',
+           'vierstra_footprints', 'package_data', 'real_peak_set']
 
 # %% ../nbs/api/04a_downloads.ipynb #57a0ea0f
 PAPER_DATASETS = {
@@ -44,10 +44,6 @@ VIERSTRA_FOOTPRINTS_URL = ('https://resources.altius.org/~jvierstra/projects/foo
                            'consensus.index/consensus_footprints_and_collapsed_motifs_hg38.bed.gz')
 
 _urlopen = urllib.request.urlopen   # the one network entry point (tests replace it)
-
-def default_cache_dir() -> Path:
-    "The download cache: `$ARGMINN_CACHE`, else `~/.cache/argminn_nb`."
-    return Path(os.environ.get('ARGMINN_CACHE') or Path.home()/'.cache'/'argminn_nb')
 
 def file_checksum(path: str | os.PathLike, # file to hash
                   algorithm: str = 'md5', # 'md5' or 'sha256'

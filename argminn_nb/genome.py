@@ -15,10 +15,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .core import atomic_path, default_cache_dir
 from .dna import codes_to_one_hot, encode_codes
 
 # %% auto #0
-__all__ = ['NARROWPEAK_COLUMNS', 'read_text', 'read_bed', 'read_peaks', 'Genome']
+__all__ = ['NARROWPEAK_COLUMNS', 'read_text', 'read_bed', 'read_peaks', 'index_matches', 'fasta_index', 'Genome']
 
 # %% ../nbs/api/04_genome.ipynb #b43fcafd
 _BED_HEADER = ('#', 'track', 'browser')
@@ -131,25 +132,71 @@ def read_peaks(path: str | os.PathLike, # narrowPeak or BED3+ file, plain or gzi
     return df
 
 # %% ../nbs/api/04_genome.ipynb #45a3a1a0
+def index_matches(fasta: str | os.PathLike, # an uncompressed FASTA file
+                  fai: str | os.PathLike, # a .fai index that claims to describe it
+                  ) -> bool:
+    "Whether `fai` describes `fasta` as it is now: every record's header at its offset, its line layout, and the file's end."
+    fasta, size = Path(fasta), Path(fasta).stat().st_size
+    try: rows = [l.split('\t') for l in Path(fai).read_text().splitlines() if l]
+    except (OSError, UnicodeDecodeError): return False
+    if not rows: return size == 0
+    with open(fasta, 'rb') as f:
+        for r in rows:
+            try: name, length, offset, bases, width = r[0], *map(int, r[1:5])
+            except (ValueError, IndexError): return False
+            if offset < 2 or bases < 1 or width < bases: return False
+            f.seek(max(0, offset - 4096)); before = f.read(offset - max(0, offset - 4096))
+            header = before[:-1].rsplit(b'\n', 1)[-1]                        # the line ending just before the sequence
+            if not before.endswith(b'\n') or not re.fullmatch(rb'>' + re.escape(name.encode()) + rb'(\s.*)?\r?', header, re.S):
+                return False
+            full, rest = divmod(length, bases)
+            end = offset + full * width + rest                                   # one past the last base
+            if end > size: return False
+            if length > bases:                                                   # the first line ends where the index says
+                f.seek(offset + bases)
+                if f.read(width - bases) not in (b'\n', b'\r\n'): return False
+    return True
+
+def fasta_index(path: str | os.PathLike, # a genome FASTA
+                ) -> Path:
+    "A .fai index that matches `path`: the one beside it if still valid, else one built beside it (or, if that folder is "
+    "not writable, in the cache) — never a stale one."
+    import hashlib, pyfaidx
+    path = Path(path)
+    beside = Path(str(path) + '.fai')
+    if path.suffix == '.gz': return beside                                       # bgzip: pyfaidx's own .fai/.gzi handling
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    cached = default_cache_dir() / 'fai' / f'{path.name}.{key}.fai'
+    for f in (beside, cached):
+        if f.exists() and index_matches(path, f): return f
+    target = beside if os.access(path.parent, os.W_OK | os.X_OK) else cached
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        pyfaidx.Faidx(str(path), indexname=str(tmp), build_index=True, read_long_names=False).close()
+    return target
+
 class Genome:
     "A genome FASTA (via pyfaidx): chromosome sizes and batched window fetching as codes or one-hot."
     def __init__(self,
-                 path: str | os.PathLike, # FASTA file (uncompressed or bgzip); the .fai index is built if missing
+                 path: str | os.PathLike, # FASTA file (uncompressed or bgzip); a .fai index is checked against it and built if missing or stale
                  in_memory: bool = False, # hold the chromosomes as int8 codes in memory
                  chroms: Sequence[str] | None = None, # chromosomes to hold in memory (None: all)
                  ):
         import pyfaidx
         self.path = Path(path)
         if not self.path.exists(): raise FileNotFoundError(f"genome FASTA not found: {self.path}")
-        fai = Path(str(self.path) + '.fai')
+        if self.path.is_dir(): raise IsADirectoryError(f"expected a genome FASTA file, got a directory: {self.path}")
+        with open(self.path, 'rb') as f: magic = f.read(2)
+        if magic == b'\x1f\x8b' and self.path.suffix != '.gz':
+            raise ValueError(f"genome FASTA {self.path} is gzip-compressed but not named .gz; rename it to .gz (if bgzip-"
+                             f"compressed) or decompress it with gunzip")
         try:
-            self._fa = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=False,
-                                     read_long_names=False, build_index=True)
+            self.index = fasta_index(self.path)
+            self._fa = pyfaidx.Fasta(str(self.path), indexname=str(self.index), as_raw=True, sequence_always_upper=False,
+                                     read_long_names=False, build_index=True, rebuild=False)
         except (pyfaidx.FastaIndexingError, pyfaidx.IndexNotFoundError, OSError, ValueError) as e:
-            hint = (f"; pyfaidx writes the index {fai.name} next to the FASTA, so that folder must be writable "
-                    f"(or create it with `samtools faidx`)") if not fai.exists() else ''
             gz = "; a gzip FASTA must be bgzip-compressed (or decompress it with gunzip)" if self.path.suffix == '.gz' else ''
-            raise ValueError(f"could not open genome FASTA {self.path}: {e}{hint}{gz}") from e
+            raise ValueError(f"could not open genome FASTA {self.path}: {e}{gz}") from e
         self.chrom_sizes = {k: len(self._fa[k]) for k in self._fa.keys()}
         self._mem = None
         if in_memory:

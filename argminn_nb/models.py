@@ -465,9 +465,17 @@ def load_model(path, # file written by `save_model` / `run_pipeline` (model.pt)
                ) -> nn.Module:
     "Rebuild a saved ARGMINN / CNNBaseline / ResidualClassifier, weights loaded, in eval mode."
     ck = load_checkpoint(path)                 # weights only: a file that would run code on loading is refused
+    what = "not a model file written by argminn (argminn run's model.pt, or models.save_model)"
+    if not isinstance(ck, dict): raise ValueError(f"{path}: holds a {type(ck).__name__}, {what}")
+    missing = [k for k in ('model_class', 'config', 'state_dict') if k not in ck]
+    if missing:
+        hint = ' (a training checkpoint: its best weights are in model.pt beside the checkpoints folder)' if 'model_state' in ck else ''
+        raise ValueError(f"{path}: has no {' / '.join(repr(k) for k in missing)}, {what}{hint}")
     cls = {c.__name__: c for c in (ARGMINN, CNNBaseline, ResidualClassifier)}.get(ck.get('model_class'))
     if cls is None: raise ValueError(f"{path} holds a {ck.get('model_class')!r}; load_model rebuilds ARGMINN, CNNBaseline or ResidualClassifier")
     config = ck['config']
     if cls is ARGMINN: config = {**ARGMINN.LEGACY_OPTIONS, **config}   # files written before an option existed
-    model = cls(**config); model.load_state_dict(ck['state_dict'])
+    try: model = cls(**config); model.load_state_dict(ck['state_dict'])
+    except (TypeError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path}: its weights or configuration do not make a {cls.__name__} ({str(e).splitlines()[0][:200]})") from None
     return model.to(get_device(device)).eval()

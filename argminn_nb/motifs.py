@@ -205,6 +205,10 @@ def read_meme(path: str | os.PathLike | io.TextIOBase, # MEME file (or open text
                         except ValueError: raise ValueError(f"{src}, line {j+1}: motif {cur['name']!r} ends after {len(rows)} of {w} rows (got {lines[j]!r})") from None
                         if len(rows[-1]) != 4: raise ValueError(f"{src}, line {j+1}: expected 4 columns, got {len(rows[-1])}")
                     j += 1
+                while j < len(lines) and not lines[j].strip(): j += 1
+                if j < len(lines) and re.fullmatch(r'\s*([-+.\deE]+\s+){3}[-+.\deE]+\s*', lines[j]):
+                    raise ValueError(f"{src}, line {j+1}: motif {cur['name']!r} has more matrix rows than its w={w}; "
+                                     "fix w= or the matrix")
                 ns = kv.get('nsites')
                 cur['nsites'] = int(float(ns)) if ns is not None else None
                 try: cur['pfm'] = _validate_pfm(np.array(rows).T, cur['name'])

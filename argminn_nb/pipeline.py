@@ -19,15 +19,16 @@ import torch
 from torch import nn
 
 from .core import atomic_path, get_device
+from .outputs import PARTIAL_MARK, StagedOutput, check_out_path
 from .losses import (DEFAULT_REDUCTION, LogRampSchedule, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
                                ReferenceOverlapSchedule, default_schedules)
 from .models import MODELS, make_model, save_model
 from .report import write_run_report
 from .simulate import SimSplits, make_splits
-from .train import Metrics, SeedsResult, evaluate, plot_history, train_seeds
+from .train import ResumeError, Metrics, SeedsResult, evaluate, plot_history, train_seeds
 
 # %% auto #0
-__all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'schedules_for', 'entropy_schedule_for', 'TrainingRun',
+__all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'RUN_OUTPUTS', 'schedules_for', 'entropy_schedule_for', 'TrainingRun',
            'train_on_simulation', 'train_on_peaks', 'train_on_fasta', 'run_jobs', 'batch_stat_accuracy', 'run_summary',
            'run_records', 'filter_logo_figure', 'PipelineResult', 'run_pipeline']
 
@@ -371,43 +372,20 @@ def _package_versions() -> dict:
         except md.PackageNotFoundError: pass
     return out
 
-_OUR_FILES = ('metrics.json', 'report.md', 'model.pt', 'history.csv', 'checkpoints')   # what marks an output folder of ours
+RUN_OUTPUTS = ('metrics.json', 'report.md', 'report.html', 'model.pt', 'history.csv', 'training_curves.png',
+               'filter_logos.png', 'interpretation', 'checkpoints')   # what `run_pipeline` writes (recognises folders without a manifest)
 
-def _is_ours(folder: Path) -> bool:
-    "An empty folder, or one holding what `run_pipeline` writes (so --force never deletes somebody's own folder)."
-    names = {f.name for f in folder.iterdir()}
-    return not names or bool(names & set(_OUR_FILES))
+def _has_checkpoints(work: Path) -> bool: return any((work / 'checkpoints').glob('seed_*/last.pt'))
 
-def _prepare_out(out: Path, force: bool, resume: bool, args: dict) -> Path:
-    "Check `out` before any work and return the working folder (`<out>.partial`), checkpoints kept when resuming."
+def _resume_into(work: Path, out: Path, resume: bool, args: dict):
+    "Prepare the working folder: when resuming, the checkpoints (from `work`, else from the published `out`) and nothing else."
     import shutil
-    if force and resume: raise ValueError("give --force (start over) or --resume (continue), not both")
-    work = out.with_name(out.name + '.partial')
-    for f in (out, work):
-        if f.exists() and not f.is_dir(): raise NotADirectoryError(f"output folder {f} exists and is a file, not a folder")
-    parent = out.parent if out.parent != Path('') else Path('.')
-    parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write the output folder {out}: {parent} is not writable")
-    if out.exists() and any(out.iterdir()):
-        if not (force or resume):
-            raise FileExistsError(f"output folder {out} exists and is not empty; --force replaces it, --resume continues its run")
-        if not _is_ours(out):
-            raise FileExistsError(f"output folder {out} holds files that argminn did not write; refusing to replace it "
-                                  f"(choose another --out)")
-    if work.exists():
-        if force: shutil.rmtree(work)
-        elif not resume:
-            raise FileExistsError(f"{work} holds an interrupted run; --resume continues it, --force starts over")
     if resume:
-        src = work if work.exists() else out
-        if (src / 'checkpoints' / 'run.json').exists(): _same_run(src / 'checkpoints' / 'run.json', args)   # before anything moves
-        if not work.exists() and (out / 'checkpoints').is_dir(): shutil.copytree(out / 'checkpoints', work / 'checkpoints')
-        for f in (work.iterdir() if work.exists() else ()):       # everything but the checkpoints is written afresh
-            if f.name != 'checkpoints': shutil.rmtree(f) if f.is_dir() else f.unlink()
-    work.mkdir(parents=True, exist_ok=True)
+        if not (work / 'checkpoints').exists() and (out / 'checkpoints').is_dir():
+            shutil.copytree(out / 'checkpoints', work / 'checkpoints')
+        for f in work.iterdir():                                  # everything but the checkpoints is written afresh
+            if f.name not in ('checkpoints', PARTIAL_MARK): shutil.rmtree(f) if f.is_dir() else f.unlink()
     _same_run(work / 'checkpoints' / 'run.json', args)
-    return work
 
 def _same_run(path: Path, args: dict):
     "Record the run's arguments beside its checkpoints; resuming with different ones is an error naming them."
@@ -418,16 +396,6 @@ def _same_run(path: Path, args: dict):
                                   f"({'; '.join(diff)}); use --force to start over")
     else:
         with atomic_path(path) as tmp: tmp.write_text(json.dumps(args, indent=1) + '\n')
-
-def _publish(work: Path, out: Path):
-    "Replace `out` by the finished `work` folder with renames, so no reader sees a half-written or mixed folder."
-    import shutil
-    old = None
-    if out.exists():
-        old = out.with_name(f'.{out.name}.old-{os.getpid()}')
-        os.replace(out, old)
-    os.replace(work, out)
-    if old is not None: shutil.rmtree(old, ignore_errors=True)
 
 def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'; not with `peaks`)
                  model: str = 'argminn', # 'argminn' or 'cnn'
@@ -470,7 +438,7 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     if batches_per_epoch is not None: batches_per_epoch = int(batches_per_epoch)
     elif fasta is None: batches_per_epoch = size['batches_per_epoch']      # a user's sequences: one pass per epoch
     seeds = tuple(size['seeds'] if seeds is None else seeds)
-    out = Path(out)
+    out = check_out_path(out)
     resolved = lambda f: None if f is None else str(Path(f).resolve())
     args = dict(dataset=dataset, model=model, epochs=epochs, batches_per_epoch=batches_per_epoch, seeds=list(seeds),
                 random_state=random_state, eval_batches=eval_batches, device_type=dev.type,
@@ -479,19 +447,24 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
         args.update(fasta=resolved(fasta), negatives=resolved(negatives), labels=resolved(labels), crop=crop)
     if split_kwargs: args['split_kwargs'] = {k: list(v) if isinstance(v, tuple) else v for k, v in split_kwargs.items()}
     if instances is not None and fasta is None: raise ValueError("instances go with fasta (simulations know their own)")
+    if instances is not None:                                 # read now: a bad BED must not wait for the end of training
+        from argminn_nb.sequences import read_instance_bed
+        read_instance_bed(instances)
     data = dict(peaks=peaks, genome=genome, fasta=fasta, negatives=negatives, labels=labels, crop=crop, instances=instances,
                 split_kwargs=dict(split_kwargs or {}), on_missing_chrom=on_missing_chrom)
-    work = _prepare_out(out, force, resume, args)      # everything is written here, and renamed to `out` at the end
-    try: res = _run_into(work, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
-                         data, interpret)
-    except BaseException as e:
-        if any((work / 'checkpoints').glob('seed_*/last.pt')):
-            print(f"{'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed'}: the checkpoints so far are in "
-                  f"{work / 'checkpoints'}; run again with --resume (resume=True) to continue", file=sys.stderr)
-        else:
-            import shutil; shutil.rmtree(work, ignore_errors=True)          # nothing worth keeping
-        raise
-    _publish(work, out)
+    staged = StagedOutput(out, force, resume, known=RUN_OUTPUTS, keep_on_error=_has_checkpoints)   # checked before any work
+    if resume:                                                # other settings than the checkpoints': refused before anything moves
+        src = staged.work if staged.work.exists() else out
+        if (src / 'checkpoints' / 'run.json').exists(): _same_run(src / 'checkpoints' / 'run.json', args)
+    with staged as work:                                      # locked; written here and renamed to `out` when complete
+        _resume_into(work, out, resume, args)
+        try: res = _run_into(work, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
+                             data, interpret)
+        except BaseException as e:
+            if _has_checkpoints(work) and not isinstance(e, ResumeError):      # (a ResumeError says what to do itself)
+                print(f"{'interrupted' if isinstance(e, KeyboardInterrupt) else 'failed'}: the checkpoints so far are in "
+                      f"{work / 'checkpoints'}; run again with --resume (resume=True) to continue", file=sys.stderr)
+            raise
     if verbose: print(f"test accuracy {res.run.test.accuracy:.4f} (AUROC {res.run.test.auroc:.4f}); report: {out / 'report.md'}")
     return PipelineResult(out, res.run, res.metrics, out / 'report.md')
 

@@ -18,8 +18,9 @@ from .core import EpochLoader, as_rng, seed_of, seed_streams
 from .dna import fasta_one_hot, read_fasta, read_labels, reverse_complement
 
 # %% auto #0
-__all__ = ['parse_region', 'record_regions', 'SequenceSet', 'read_records', 'read_sequences', 'sequence_coords', 'read_instances',
-           'SequenceSplit', 'split_sequences', 'ArrayLoader', 'SequenceSplits', 'make_sequence_splits']
+__all__ = ['parse_region', 'record_regions', 'SequenceSet', 'read_records', 'read_sequences', 'sequence_coords',
+           'read_instance_bed', 'read_instances', 'SequenceSplit', 'split_sequences', 'ArrayLoader', 'SequenceSplits',
+           'make_sequence_splits']
 
 # %% ../nbs/api/04c_sequences.ipynb #9a929de9
 _REGION = re.compile(r'(?P<chrom>[^\s:]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)(?:\((?P<strand>[+-])\))?')
@@ -139,13 +140,18 @@ def sequence_coords(names: Sequence[str], # FASTA record names
                          'strand': regions.strand}), True, note
 
 # %% ../nbs/api/04c_sequences.ipynb #ri000002
+def read_instance_bed(path, # BED of motif instances (name column = motif)
+                      ) -> pd.DataFrame:
+    "The instance BED as a table (chrom, start, end, motif, strand '.' when absent); malformed lines are errors naming the line."
+    from argminn_nb.genome import read_bed
+    bed = read_bed(path, names=('motif', 'score', 'strand'), min_columns=4, mixed_columns='drop')
+    return bed if 'strand' in bed else bed.assign(strand='.')
+
 def read_instances(path, # BED of motif instances (name column = motif): on the genome, or on the records (chrom = record name, as `argminn simulate` writes them)
                    coords: pd.DataFrame, # where each sequence lies (`SequenceSet.coords`, `sequence_coords`)
                    ) -> pd.DataFrame:
     "Motif instances in sequence coordinates (`seq`, `motif`, `start`, `end`, `strand`): those lying wholly inside a sequence, reverse-complement windows mirrored."
-    from argminn_nb.genome import read_bed
-    bed = read_bed(path, names=('motif', 'score', 'strand'), min_columns=4, mixed_columns='drop')
-    if 'strand' not in bed: bed['strand'] = '.'
+    bed = read_instance_bed(path)
     c = coords.reset_index(drop=True).rename(columns={'start': 'w_start', 'end': 'w_end', 'strand': 'w_strand'})
     c['seq'] = np.arange(len(c))
     if not set(bed.chrom) & set(c.chrom):
@@ -160,7 +166,6 @@ def read_instances(path, # BED of motif instances (name column = motif): on the 
                         'end': np.where(minus, m.w_end - m.start, m.end - m.w_start),
                         'strand': [flip.get(s, s) if r else s for s, r in zip(m.strand, minus)]})
     return out.sort_values(['seq', 'start']).reset_index(drop=True)
-
 
 # %% ../nbs/api/04c_sequences.ipynb #1fbdda48
 def _chrom_key(c: str):

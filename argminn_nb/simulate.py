@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import as_rng, seed_of, seed_streams
+from .core import as_rng, atomic_path, seed_of, seed_streams
 from .dna import codes_to_one_hot, random_codes, reverse_complement, write_fasta
 from .motifs import Motif, builtin_motifs, read_meme, scan_kernels, windows_above
 
@@ -246,19 +246,27 @@ class SimData:
         "`(X, y)` as float32 tensors."
         return torch.as_tensor(self.X, device=device), torch.as_tensor(self.y, device=device)
 
-    def write(self, prefix: str | os.PathLike, # output prefix: writes <prefix>.fa, <prefix>.instances.bed, <prefix>.labels.tsv
-              ) -> dict[str, Path]:
-        "Write FASTA, a BED6 of planted instances (chrom = sequence name) and a label table."
+    @staticmethod
+    def output_files(prefix: str | os.PathLike, # output prefix (a trailing .fa / .fasta is dropped)
+                     ) -> dict[str, Path]:
+        "The files `write(prefix)` writes: FASTA, instances BED and labels TSV."
         prefix = Path(prefix)
         if prefix.suffix in ('.fa', '.fasta'): prefix = prefix.with_suffix('')
+        return {k: prefix.with_name(prefix.name + ext) for k, ext in
+                (('fasta', '.fa'), ('instances', '.instances.bed'), ('labels', '.labels.tsv'))}
+
+    def write(self, prefix: str | os.PathLike, # output prefix: writes <prefix>.fa, <prefix>.instances.bed, <prefix>.labels.tsv
+              ) -> dict[str, Path]:
+        "Write FASTA, a BED6 of planted instances (chrom = sequence name) and a label table (each file atomically)."
+        files = self.output_files(prefix)
         names = [f'seq{i}' for i in range(len(self))]
-        fa = write_fasta(prefix.with_name(prefix.name + '.fa'), self.X, names)
-        bed = prefix.with_name(prefix.name + '.instances.bed')
+        with atomic_path(files['fasta']) as t: write_fasta(t, self.X, names)
         b = self.instances.assign(name=[names[i] for i in self.instances.seq], score=0)
-        b[['name', 'start', 'end', 'motif', 'score', 'strand']].to_csv(bed, sep='\t', header=False, index=False)
-        lab = prefix.with_name(prefix.name + '.labels.tsv')
-        pd.DataFrame({'name': names, 'label': self.y.astype(int), 'arrangement': self.arrangement}).to_csv(lab, sep='\t', index=False)
-        return {'fasta': fa, 'instances': bed, 'labels': lab}
+        with atomic_path(files['instances']) as t:
+            b[['name', 'start', 'end', 'motif', 'score', 'strand']].to_csv(t, sep='\t', header=False, index=False)
+        with atomic_path(files['labels']) as t:
+            pd.DataFrame({'name': names, 'label': self.y.astype(int), 'arrangement': self.arrangement}).to_csv(t, sep='\t', index=False)
+        return files
 
 # %% ../nbs/api/03_simulate.ipynb #a983ab92
 def _sample_motif_codes(pfm: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -24,8 +24,8 @@ from .inference import batched
 from .losses import DEFAULT_REDUCTION, LossTerms, RegularizedLoss, is_ramping
 
 # %% auto #0
-__all__ = ['check_labels', 'predict', 'auroc', 'Metrics', 'metrics_from_probs', 'evaluate', 'EarlyStopping', 'TrainResult', 'fit',
-           'SeedsResult', 'train_seeds', 'plot_history']
+__all__ = ['check_labels', 'predict', 'auroc', 'Metrics', 'metrics_from_probs', 'evaluate', 'EarlyStopping', 'TrainResult',
+           'ResumeError', 'fit', 'SeedsResult', 'train_seeds', 'plot_history']
 
 # %% ../nbs/api/07_train.ipynb #0caec1c1
 def _probs_1d(out: torch.Tensor) -> torch.Tensor:
@@ -188,6 +188,9 @@ def _save(obj, path: Path):
     save_checkpoint(obj, path)
 
 # %% ../nbs/api/07_train.ipynb #8396e1ef
+class ResumeError(ValueError):
+    "A run that cannot be resumed from its checkpoints (the message says which file and what to do)."
+
 def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L) -> (N,) probability model)
         train_loader, # iterable of (X, y) batches with len(); set_epoch(e) is called if present
         val_data, # validation set: (X, y) pair or object with .X and .y; None: no validation
@@ -235,10 +238,13 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
 
     rows, best_state, best_epoch, best_loss, best_acc, start, stopped, rng_state = [], None, -1, float('inf'), float('nan'), 0, False, None
     if resume and (ckdir / 'last.pt').exists():
-        ck = load_checkpoint(ckdir / 'last.pt', map_location=device)
+        try: ck = load_checkpoint(ckdir / 'last.pt', map_location=device)
+        except ValueError as e:
+            raise ResumeError(f"cannot resume from {ckdir / 'last.pt'}: {str(e).split(': ', 1)[-1]}. Delete that file to train this "
+                             f"seed again from its start (the other seeds keep their checkpoints), or start over with --force") from None
         for k in ('model_class', 'lr', 'reduction', 'regularize', 'warmup_until_auroc', 'warmup_min_gain'):
             if ck['meta'].get(k) != meta[k]:
-                raise ValueError(f"cannot resume from {ckdir / 'last.pt'}: it was written with {k}={ck['meta'].get(k)!r}, "
+                raise ResumeError(f"cannot resume from {ckdir / 'last.pt'}: it was written with {k}={ck['meta'].get(k)!r}, "
                                  f"this call has {k}={meta[k]!r}")
         model.load_state_dict(ck['model_state']); opt.load_state_dict(ck['optimizer_state'])
         rows, best_state, best_epoch = ck['history'], ck['best_state'], ck['best_epoch']

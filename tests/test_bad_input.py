@@ -113,12 +113,14 @@ def test_existing_out_refused_unless_force(tmp_path, uninterrupted):
     t = time.time()
     one_line_error(cli(*TINY, '--out', str(out)), 'exists and is not empty', '--force')
     assert (out / 'model.pt').read_bytes() == before
-    (out / 'stale.txt').write_text('from an older run')                      # --force leaves no stale file behind
-    r = cli(*TINY, '--out', str(out), '--force')
+    (out / 'interpretation').mkdir(exist_ok=True); (out / 'interpretation' / 'old.png').write_text('from an older run')
+    manifest = json.loads((out / '.argminn-manifest.json').read_text())
+    manifest['files'].append('interpretation/old.png'); (out / '.argminn-manifest.json').write_text(json.dumps(manifest))
+    r = cli(*TINY, '--out', str(out), '--force')                              # every file ours: replaced, nothing stale left
     assert r.returncode == 0, r.stderr
-    assert not (out / 'stale.txt').exists() and (out / 'model.pt').read_bytes() == before
+    assert not (out / 'interpretation').exists() and (out / 'model.pt').read_bytes() == before
     mine = tmp_path / 'mine'; mine.mkdir(); (mine / 'thesis.tex').write_text('precious')
-    one_line_error(cli(*TINY, '--out', str(mine), '--force'), 'did not write', 'refusing to replace')
+    one_line_error(cli(*TINY, '--out', str(mine), '--force'), "holds 'thesis.tex', which argminn did not write")
     assert (mine / 'thesis.tex').read_text() == 'precious'
 
 
