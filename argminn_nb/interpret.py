@@ -23,11 +23,11 @@ from .motifs import Motif, information_content
 from .models import ARGMINNTrace, filter_weights
 
 # %% auto #0
-__all__ = ['TRACE_COLUMNS', 'SPACING_COLUMNS', 'mean_centered', 'plot_filter_logos', 'FilterPFMs', 'filter_pfms',
-           'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters', 'plot_filter_matches',
-           'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace', 'trace_instances',
-           'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps', 'compare_spacings',
-           'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
+__all__ = ['TRACE_COLUMNS', 'ATTENTION_RULES', 'SPACING_COLUMNS', 'mean_centered', 'plot_filter_logos', 'FilterPFMs',
+           'filter_pfms', 'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters',
+           'plot_filter_matches', 'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace', 'attended',
+           'trace_instances', 'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps',
+           'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
 
 # %% ../nbs/api/08_interpret.ipynb #d25853a7
 def mean_centered(weight, # (..., 4, w) weights
@@ -336,18 +336,35 @@ def model_trace(model: nn.Module, # ARGMINN (or a model with the same `return_tr
     return batched(model, X, lambda m, x: ARGMINNTrace(*(v.float() for v in m(x, return_trace=True))),
                    batch_size=batch_size, device=device, verbose=verbose, desc='trace')
 
+ATTENTION_RULES = ('absolute', 'relative', 'top')
+
+def attended(att: torch.Tensor, # (n, layers, heads, P) attention weights
+             rule: str = 'absolute', # 'absolute', 'relative' or 'top' (see below)
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Per position, the value the rule compares with the attention threshold (max over layers and heads) and the (layer·heads + head) giving it."
+    n, nL, H, P = att.shape
+    a = att.reshape(n, nL * H, P)
+    if rule == 'relative': a = a / a.amax(-1, keepdim=True).clamp_min(torch.finfo(a.dtype).tiny)
+    elif rule == 'top':                                                    # each head's highest position only
+        m, idx = a.max(-1, keepdim=True)
+        a = torch.zeros_like(a).scatter_(-1, idx, m)
+    elif rule != 'absolute': raise ValueError(f"attention_rule must be one of {ATTENTION_RULES}, got {rule!r}")
+    return a.max(1)
+
 def trace_instances(model: nn.Module, # ARGMINN
                     X, # one-hot (N, 4, L): the batch (the activation threshold is its mean)
-                    attention_threshold: float = 0.9, # attention weight a position must reach in some layer/head
+                    attention_threshold: float = 0.9, # attention weight a position must reach in some layer/head (and > 0)
                     activation_threshold='mean', # 'mean' (per filter, over X), 'global_mean', a number, or (n_filters,)
                     batch_size: int = 128, # sequences per forward pass
                     device=None, # None: CUDA if available, else CPU
                     verbose: bool = False, # progress bar
+                    attention_rule: str = 'absolute', # 'absolute': the weight; 'relative': weight / its head's maximum; 'top': each head's top position
                     ) -> pd.DataFrame:
     "Motif instances called from attention ≥ threshold and filter activation ≥ the batch mean, ranked."
     check_traceable(model); check_one_hot(X)
     if not 0 <= attention_threshold <= 1:
         raise ValueError(f"attention_threshold must be in [0, 1] (attention weights are probabilities), got {attention_threshold}")
+    if attention_rule not in ATTENTION_RULES: raise ValueError(f"attention_rule must be one of {ATTENTION_RULES}, got {attention_rule!r}")
     if isinstance(activation_threshold, str) and activation_threshold not in ('mean', 'global_mean'):
         raise ValueError(f"activation_threshold must be 'mean', 'global_mean', a number or one number per filter; "
                          f"got {activation_threshold!r}")
@@ -359,8 +376,8 @@ def trace_instances(model: nn.Module, # ARGMINN
         act_sum = s if act_sum is None else act_sum + s
         n_pos += A.shape[0] * A.shape[2]
         n, nL, H, P = att.shape
-        best, arg = att.reshape(n, nL * H, P).max(1)                       # per position: max over layers/heads
-        seq, pos = torch.nonzero(best >= attention_threshold, as_tuple=True)
+        best, arg = attended(att, attention_rule)                          # per position: max over layers/heads
+        seq, pos = torch.nonzero((best >= attention_threshold) & (best > 0), as_tuple=True)
         if len(seq):
             cand.append((seq.numpy() + sl.start, pos.numpy(), best[seq, pos].numpy(),
                          arg[seq, pos].numpy(), A[seq, :, pos].numpy()))
@@ -384,6 +401,7 @@ def trace_instances(model: nn.Module, # ARGMINN
         df['rank'] = np.arange(1, len(df) + 1)
     df.attrs['activation_threshold'] = [float(v) for v in thr]   # per filter (a list: pandas compares attrs on merge)
     df.attrs['attention_threshold'] = float(attention_threshold)
+    df.attrs['attention_rule'] = attention_rule
     return df[TRACE_COLUMNS]
 
 # %% ../nbs/api/08_interpret.ipynb #5413485c

@@ -26,8 +26,8 @@ from .scoring import (TRACE_THRESHOLDS, label_hits, plot_precision_recall, plot_
                                 tracing_precision_recall)
 
 # %% auto #0
-__all__ = ['markdown_to_html', 'InterpretationReport', 'plot_instance_positions', 'interpretation_report', 'write_run_report',
-           'ExplanationReport', 'explanation_report']
+__all__ = ['markdown_to_html', 'tracing_section', 'InterpretationReport', 'plot_instance_positions', 'interpretation_report',
+           'write_run_report', 'ExplanationReport', 'explanation_report']
 
 # %% ../nbs/api/11b_report.ipynb #ht000002
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -63,6 +63,42 @@ def markdown_to_html(md_path, # a report written by this package (report.md, int
     with atomic_path(out) as tmp: tmp.write_text(page)
     return out
 
+
+# %% ../nbs/api/11b_report.ipynb #37b4caac
+def tracing_section(model: nn.Module, # ARGMINN
+                    X, # one-hot (N, 4, L), both classes
+                    y, # (N,) labels
+                    out: Path, # folder for the figure and tables
+                    link_prefix: str = '', # prefix of figure links in the Markdown
+                    names: dict | None = None, # filter -> best motif match, for the tables and the figure
+                    n_trace: int | None = 512, # sequences of each class to trace (None: all)
+                    **trace_kwargs, # attention_threshold, attention_rule, activation_threshold (`trace_instances`)
+                    ) -> tuple[list[str], dict, dict]:
+    "Markdown lines, tables and metrics of the tracing diagnostics and the filter effects (the figure is written to `out`)."
+    from argminn_nb.tracing import filter_effects, plot_filter_effects, tracing_diagnostics
+    y = np.asarray(y).astype(int)
+    idx = np.concatenate([np.flatnonzero(y == c)[:n_trace] for c in (1, 0)])
+    dg = tracing_diagnostics(model, X[idx], y[idx], **trace_kwargs)
+    fe = filter_effects(model, X[idx], y[idx])
+    names = names or {}
+    ftab = dg.filters.merge(fe, on='filter').assign(match=lambda d: d['filter'].map(lambda f: names.get(int(f), '')))
+    ftab = ftab[['filter', 'match', 'in_positives', 'in_negatives', 'mostly_in', 'contribution_positives',
+                 'contribution_negatives', 'pushes']]
+    _save_fig(plot_filter_effects(fe, names).figure, out / 'filter_effects.png')
+    heads = dg.heads.pivot_table(index=['layer', 'head'], columns='label', values='median_max').reset_index()
+    pushes = {d: [str(int(f)) for f in ftab['filter'][ftab.pushes == d]] for d in ('positive', 'negative')}
+    said = '; '.join(f"filter{'s' if len(v) > 1 else ''} {', '.join(v)} push{'' if len(v) > 1 else 'es'} towards the {d} class"
+                     for d, v in pushes.items() if v) or 'no filter changes the logit by 0.1 or more on average'
+    md = ['### What attention traces, in each class', '', ('**Warning.** ' if dg.diffuse else '') + dg.message, '',
+          _md_table(dg.classes[['label', 'sequences', 'traced', 'fraction', 'instances']]), '',
+          "Each head's largest attention weight per sequence (median over sequences, by class):", '', _md_table(heads), '',
+          '### What each filter does', '',
+          f"Switching each filter off (its activations set to zero, as where it does not fire) and measuring the change in "
+          f"logit: {said}. A contribution is minus the mean change in that class (> 0: towards the positive call).", '',
+          _md_table(ftab), '', f'![filter effects]({link_prefix}filter_effects.png)', '']
+    metrics = dict(traced_fraction={r.label: float(r.fraction) for r in dg.classes.itertuples()},
+                   attention_diffuse=bool(dg.diffuse), filters_pushing=pushes)
+    return md, dict(tracing_by_class=dg.classes, tracing_heads=dg.heads, filter_effects=ftab), metrics
 
 # %% ../nbs/api/11b_report.ipynb #60318f50
 @dataclass
@@ -293,6 +329,12 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < q_threshold}
     rep.metrics.update(n_traced_sequences=int(len(pos)), n_traced_instances=int(len(hits)),
                        sequences_with_instances=float(hits.seq.nunique() / len(pos)))
+    if (y == 0).any():                                       # both classes: what tracing finds where, and what each filter does
+        tmd, ttab, tmet = tracing_section(model, X, y, out, link_prefix, names={int(r['filter']): r.best_match for _, r in t.iterrows()
+                                          if r.best_match and r.q_value < q_threshold}, n_trace=n_trace,
+                                          attention_threshold=attention_threshold)
+        rep.tables.update(ttab); rep.metrics.update(tmet); rep.figures['filter_effects'] = out / 'filter_effects.png'
+        md += tmd
     md += ['### Motif instances traced through attention', '',
            f"{len(hits)} instances traced in {len(pos)} positive sequences (attention ≥ {attention_threshold:g}, activation ≥ batch mean); "
            f"{hits.seq.nunique()} sequences have at least one.", '']

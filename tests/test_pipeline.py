@@ -21,11 +21,12 @@ def tiny(tmp_path_factory):
 
 def test_outputs(tiny):
     names = sorted(p.name for p in tiny.out.iterdir())
-    assert names == ['checkpoints', 'filter_logos.png', 'history.csv', 'interpretation', 'metrics.json', 'model.pt', 'report.html',
+    assert names == ['.argminn-manifest.json', 'checkpoints', 'filter_logos.png', 'history.csv', 'interpretation', 'metrics.json', 'model.pt', 'report.html',
                      'report.md', 'training_curves.png']
     interp = sorted(p.name for p in (tiny.out / 'interpretation').iterdir())
     assert {'filter_logos.png', 'filter_matches.png', 'filter_matches.csv', 'interpretation.md', 'jaspar_matches.png',
-            'jaspar_matches.csv', 'instance_positions.png', 'interpretation.html'} <= set(interp)
+            'jaspar_matches.csv', 'instance_positions.png', 'interpretation.html', 'filter_effects.png',
+            'filter_effects.csv', 'tracing_by_class.csv'} <= set(interp)
     page = (tiny.out / 'report.html').read_text()
     assert page.count('src="data:image/png;base64,') == (tiny.out / 'report.md').read_text().count('![')
     for png in ('filter_logos.png', 'training_curves.png'):
