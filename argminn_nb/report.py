@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -72,13 +72,13 @@ def tracing_section(model: nn.Module, # ARGMINN
                     link_prefix: str = '', # prefix of figure links in the Markdown
                     names: dict | None = None, # filter -> best motif match, for the tables and the figure
                     n_trace: int | None = 512, # sequences of each class to trace (None: all)
-                    **trace_kwargs, # attention_threshold, attention_rule, activation_threshold (`trace_instances`)
+                    rule=None, # `tracing.TracingRule` (None: the paper's)
                     ) -> tuple[list[str], dict, dict]:
     "Markdown lines, tables and metrics of the tracing diagnostics and the filter effects (the figure is written to `out`)."
     from argminn_nb.tracing import filter_effects, plot_filter_effects, tracing_diagnostics
     y = np.asarray(y).astype(int)
     idx = np.concatenate([np.flatnonzero(y == c)[:n_trace] for c in (1, 0)])
-    dg = tracing_diagnostics(model, X[idx], y[idx], **trace_kwargs)
+    dg = tracing_diagnostics(model, X[idx], y[idx], rule=rule)
     fe = filter_effects(model, X[idx], y[idx])
     names = names or {}
     ftab = dg.filters.merge(fe, on='filter').assign(match=lambda d: d['filter'].map(lambda f: names.get(int(f), '')))
@@ -235,13 +235,17 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                           q_threshold: float = 0.05, # a filter "matches" a motif when q < this
                           random_state=0, # choice of example sequences
                           link_prefix: str = '', # prefix of figure links in the Markdown (e.g. 'interpretation/')
-                          attention_threshold: float = 0.9, # attention weight that calls an instance (paper: 0.9)
+                          attention_threshold: float | None = None, # attention threshold of `rule` (None: the rule's own)
+                          rule=None, # `tracing.TracingRule` (None: `tracing.DEFAULT_RULE`)
                           seq_names: Sequence[str] | None = None, # record names of the sequences, for instances.bed/.tsv (default: `data.names`, else seq0, seq1, ...)
                           coords: pd.DataFrame | None = None, # chrom, start, end, strand of each sequence: instances.bed on the genome (default: `data.coords`)
                           jaspar_top: int = 3, # JASPAR 2024 CORE vertebrate matches drawn and listed per live filter (0: none)
                           ) -> InterpretationReport:
     "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
     import matplotlib.pyplot as plt
+    from argminn_nb.tracing import DEFAULT_RULE
+    rule = DEFAULT_RULE if rule is None else rule
+    if attention_threshold is not None: rule = replace(rule, threshold=float(attention_threshold))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     X, y, inst, motifs = _unpack_data(data, motifs)
     cfg = getattr(data, 'config', None)
@@ -321,22 +325,21 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
     if n_trace is not None: pos = pos[:n_trace]
     if len(pos) == 0: raise ValueError("data has no positive sequences to trace")
     Xp = X[pos]
-    hits_low = trace_instances(model, Xp, attention_threshold=min(min(TRACE_THRESHOLDS), attention_threshold))
-    hits = hits_low[hits_low.score >= attention_threshold].reset_index(drop=True)
+    hits_low = replace(rule, threshold=min(min(TRACE_THRESHOLDS), rule.threshold)).trace(model, Xp)   # once, for every threshold
+    hits = hits_low[hits_low.score >= rule.threshold].reset_index(drop=True)
     hits['rank'] = np.arange(1, len(hits) + 1)
-    hits.attrs = dict(hits_low.attrs, attention_threshold=float(attention_threshold))
+    hits.attrs = dict(hits_low.attrs, attention_threshold=float(rule.threshold), rule=rule.describe())
     hits.insert(1, 'data_index', pos[hits.seq.values])
     names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < q_threshold}
     rep.metrics.update(n_traced_sequences=int(len(pos)), n_traced_instances=int(len(hits)),
-                       sequences_with_instances=float(hits.seq.nunique() / len(pos)))
+                       sequences_with_instances=float(hits.seq.nunique() / len(pos)), tracing_rule=rule.describe())
     if (y == 0).any():                                       # both classes: what tracing finds where, and what each filter does
         tmd, ttab, tmet = tracing_section(model, X, y, out, link_prefix, names={int(r['filter']): r.best_match for _, r in t.iterrows()
-                                          if r.best_match and r.q_value < q_threshold}, n_trace=n_trace,
-                                          attention_threshold=attention_threshold)
+                                          if r.best_match and r.q_value < q_threshold}, n_trace=n_trace, rule=rule)
         rep.tables.update(ttab); rep.metrics.update(tmet); rep.figures['filter_effects'] = out / 'filter_effects.png'
         md += tmd
     md += ['### Motif instances traced through attention', '',
-           f"{len(hits)} instances traced in {len(pos)} positive sequences (attention ≥ {attention_threshold:g}, activation ≥ batch mean); "
+           f"{len(hits)} instances traced in {len(pos)} positive sequences ({rule.describe()}); "
            f"{hits.seq.nunique()} sequences have at least one.", '']
     inst_p = None
     if inst is not None:
@@ -352,16 +355,16 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                                precision_at={int(k): float(p) for k, p in zip(pk.k, pk.precision)})
             md += [f"Top-k precision against the planted instances: {pk.precision.iloc[-1]:.3f} over all "
                    f"{int(pk.k.iloc[-1])} traced instances.", '', f'![top-k precision]({link_prefix}topk_precision.png)', '']
-        pr = tracing_precision_recall(hits_low, inst_p, thresholds=sorted(set(TRACE_THRESHOLDS) | {float(attention_threshold)}))
+        pr = tracing_precision_recall(hits_low, inst_p, thresholds=sorted(set(TRACE_THRESHOLDS) | {float(rule.threshold)}))
         rep.tables['tracing_precision_recall'] = pr
-        at = pr[np.isclose(pr.threshold, attention_threshold)].iloc[0]
+        at = pr[np.isclose(pr.threshold, rule.threshold)].iloc[0]
         rep.metrics.update(recall=float(at.recall), precision=float(at.precision),
                            precision_recall={f'{r.threshold:g}': dict(precision=float(r.precision), recall=float(r.recall))
                                              for r in pr.itertuples()})
         ax = plot_precision_recall({type(model).__name__ + ' attention tracing': pr})
         ax.set_title('traced instances vs planted ones, per attention threshold', fontsize=9)
         rep.figures['tracing_precision_recall'] = _save_fig(ax.figure, out / 'tracing_precision_recall.png')
-        md += [f"At attention ≥ {attention_threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
+        md += [f"At attention ≥ {rule.threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
                f"instances are planted ones) and recall {at.recall:.3f} ({int(at.n_found)} of {int(at.n_planted)} planted "
                f"instances found); a hit is an overlap of at least half of the shorter interval. Other thresholds:", '',
                _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',

@@ -19,7 +19,8 @@ from .interpret import check_traceable, model_trace, trace_instances
 from .models import filter_weights
 
 # %% auto #0
-__all__ = ['Calibration', 'calibrate_activation_thresholds', 'TracingDiagnostics', 'tracing_diagnostics', 'filter_effects',
+__all__ = ['ACTIVATION_RULES', 'PAPER_RULE', 'DEFAULT_RULE', 'Calibration', 'calibrate_activation_thresholds', 'instance_drops',
+           'confirm_instances', 'TracingRule', 'TracingDiagnostics', 'tracing_diagnostics', 'filter_effects',
            'plot_filter_effects']
 
 # %% ../nbs/api/08a_tracing.ipynb #d5e6c5d7
@@ -69,6 +70,110 @@ def calibrate_activation_thresholds(model: nn.Module, # ARGMINN
     table = pd.DataFrame(rows)
     return Calibration(table.threshold.to_numpy(), table, float(fdr))
 
+# %% ../nbs/api/08a_tracing.ipynb #d9228c76
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if hasattr(model, 'logits'): z = model.logits(x)
+    else:
+        p = model(x); p = p.probs if hasattr(p, 'probs') else p
+        z = torch.logit(p.reshape(-1).clamp(1e-7, 1 - 1e-7))
+    return z.reshape(-1).float()
+
+def instance_drops(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
+                   X, # one-hot (N, 4, L) the instances were traced in
+                   hits: pd.DataFrame, # traced instances (seq, filter, start), e.g. from `trace_instances`
+                   batch_size: int = 256, # instances per forward pass
+                   device=None, # None: CUDA if available, else CPU
+                   ) -> np.ndarray:
+    "Per instance: the drop in logit when that filter's activation at that position alone is set to zero."
+    conv = getattr(model, 'scanner', None)
+    if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d")
+    if len(hits) == 0: return np.zeros(0)
+    X = np.asarray(X)
+    base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy()
+    seq, f, pos = (hits[c].to_numpy(dtype=np.int64).copy() for c in ('seq', 'filter', 'start'))
+    state = {}
+    def hook(m, inp, out):                                                   # zero before the ReLU: silent there
+        k = state.get('k')
+        if k is None: return out
+        out = out.clone(); out[torch.arange(len(out), device=out.device), k[0], k[1]] = 0.0
+        return out
+    handle = conv.register_forward_hook(hook)
+    try:
+        def run(m, xb, fb, pb):
+            state['k'] = (fb, pb)
+            try: return _logits(m, xb)
+            finally: state['k'] = None
+        off = batched(model, X[seq], run, others=(f, pos), batch_size=batch_size, device=device, check=False).numpy()
+    finally: handle.remove()
+    return base[seq] - off
+
+def confirm_instances(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
+                      X, # one-hot (N, 4, L) the instances were traced in
+                      hits: pd.DataFrame, # traced instances (`trace_instances`)
+                      min_drop: float = 1.0, # logit drop an instance must cause to be kept
+                      batch_size: int = 256, # instances per forward pass
+                      device=None, # None: CUDA if available, else CPU
+                      ) -> pd.DataFrame:
+    "The traced instances whose removal (that one activation set to zero) lowers the logit by ≥ `min_drop`, with a `drop` column."
+    d = instance_drops(model, X, hits, batch_size, device)
+    out = hits.assign(drop=d)
+    kept = out[out['drop'] >= min_drop].reset_index(drop=True)
+    if 'rank' in kept: kept['rank'] = np.arange(1, len(kept) + 1)
+    kept.attrs = dict(hits.attrs, min_drop=float(min_drop))
+    return kept
+
+# %% ../nbs/api/08a_tracing.ipynb #9c5ce076
+ACTIVATION_RULES = ('mean', 'half_max', 'null', 'fdr')
+
+@dataclass(frozen=True)
+class TracingRule:
+    "How instances are traced: attention rule and threshold, activation rule, and the logit drop that confirms an instance."
+    attention: str = 'absolute' # 'absolute', 'relative' or 'top' (`trace_instances`)
+    threshold: float = 0.9 # attention threshold
+    activation: str = 'mean' # 'mean', 'half_max', 'null' or 'fdr' (see above)
+    min_drop: float | None = None # keep instances whose removal lowers the logit by at least this (None: no confirmation)
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATION_RULES: raise ValueError(f"activation must be one of {ACTIVATION_RULES}, got {self.activation!r}")
+        if not 0 <= self.threshold <= 1: raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+
+    def describe(self) -> str:
+        "The rule in words, for reports."
+        att = {'absolute': f'attention ≥ {self.threshold:g}', 'relative': f"attention ≥ {self.threshold:g} × its head's peak",
+               'top': "each head's top position" + (f' (≥ {self.threshold:g})' if self.threshold else '')}[self.attention]
+        act = {'mean': 'activation ≥ the batch mean', 'half_max': "activation ≥ half the filter's maximum",
+               'null': "activation ≥ the filter's 99.9th percentile on shuffled sequences",
+               'fdr': 'activation thresholds at an estimated FDR of 5%'}[self.activation]
+        conf = f', confirmed by a logit drop ≥ {self.min_drop:g} when switched off' if self.min_drop is not None else ''
+        return f'{att}, {act}{conf}'
+
+    def activation_thresholds(self, model: nn.Module, X, random_state=0):
+        "What `trace_instances` takes as `activation_threshold` under this rule, for sequences `X`."
+        if self.activation == 'mean': return 'mean'
+        W, b = filter_weights(model)
+        if self.activation == 'half_max': return 0.5 * np.maximum(b + W.max(1).sum(1), 0.0)
+        if self.activation == 'null':
+            from argminn_nb.interpret import scanner_activations
+            A = scanner_activations(model, dinucleotide_shuffle(np.asarray(X), random_state=random_state))
+            return np.quantile(A.transpose(1, 0, 2).reshape(A.shape[1], -1), 0.999, axis=1)
+        return calibrate_activation_thresholds(model, X, attention_threshold=self.threshold, attention_rule=self.attention,
+                                               random_state=random_state).thresholds
+
+    def trace(self, model: nn.Module, # ARGMINN
+              X, # one-hot (N, 4, L)
+              batch_size: int = 128, # sequences per forward pass
+              device=None, # None: CUDA if available, else CPU
+              ) -> pd.DataFrame:
+        "The instances this rule traces in `X` (ranked; with a `drop` column when confirmed)."
+        h = trace_instances(model, X, attention_threshold=self.threshold, attention_rule=self.attention,
+                            activation_threshold=self.activation_thresholds(model, X), batch_size=batch_size, device=device)
+        if self.min_drop is not None: h = confirm_instances(model, X, h, self.min_drop, device=device)
+        h.attrs['rule'] = self.describe()
+        return h
+
+PAPER_RULE = TracingRule()
+DEFAULT_RULE = PAPER_RULE        # experiment 10 chooses; see below
+
 # %% ../nbs/api/08a_tracing.ipynb #6634e97d
 @dataclass
 class TracingDiagnostics:
@@ -83,15 +188,14 @@ class TracingDiagnostics:
 def tracing_diagnostics(model: nn.Module, # ARGMINN
                         X, # one-hot (N, 4, L), both classes
                         y, # (N,) labels (or the model's own calls)
-                        attention_threshold: float = 0.9, # as for `trace_instances`
-                        attention_rule: str = 'absolute', # as for `trace_instances`
-                        activation_threshold='mean', # as for `trace_instances` (e.g. `Calibration.thresholds`)
+                        rule=None, # a `TracingRule` (None: the paper's, `PAPER_RULE`)
                         min_traced: float = 0.2, # below this fraction of positives with an instance, attention is called diffuse
                         batch_size: int = 128, # sequences per forward pass
                         device=None, # None: CUDA if available, else CPU
                         ) -> TracingDiagnostics:
     "Per class: attention maxima of every head, the fraction of sequences with traced instances, and each filter's instances."
     check_traceable(model); check_one_hot(X)
+    rule = PAPER_RULE if rule is None else rule
     y = np.asarray(y).astype(int).reshape(-1)
     if len(y) != len(X): raise ValueError(f"y has {len(y)} labels for {len(X)} sequences")
     att = model_trace(model, X, batch_size=batch_size, device=device).attention          # (N, layers, heads, P)
@@ -99,10 +203,9 @@ def tracing_diagnostics(model: nn.Module, # ARGMINN
     cls = {1: 'positive', 0: 'negative'}
     heads = pd.DataFrame([dict(label=cls[c], layer=l, head=h, median_max=float(np.median(mx[y == c, l, h])),
                                q90_max=float(np.quantile(mx[y == c, l, h], 0.9)),
-                               reaching=float((mx[y == c, l, h] >= attention_threshold).mean()))
+                               reaching=float((mx[y == c, l, h] >= rule.threshold).mean()))
                           for c in (1, 0) if (y == c).any() for l in range(mx.shape[1]) for h in range(mx.shape[2])])
-    hits = trace_instances(model, X, attention_threshold=attention_threshold, attention_rule=attention_rule,
-                           activation_threshold=activation_threshold, batch_size=batch_size, device=device)
+    hits = rule.trace(model, X, batch_size=batch_size, device=device)
     hits = hits.assign(label=np.where(y[hits.seq.to_numpy()] == 1, 'positive', 'negative'))
     classes = pd.DataFrame([dict(label=cls[c], sequences=int((y == c).sum()),
                                  traced=int(hits[hits.label == cls[c]].seq.nunique()),
@@ -121,7 +224,7 @@ def tracing_diagnostics(model: nn.Module, # ARGMINN
     where = {0: 'negatives', 1: 'positives'}
     msg = (f"{classes.set_index('label').traced.get('positive', 0)} of {int((y == 1).sum())} positives ({frac:.0%}) and "
            f"{classes.set_index('label').traced.get('negative', 0)} of {int((y == 0).sum())} negatives have a traced instance "
-           f"(attention rule '{attention_rule}' at {attention_threshold:g}); in the positives the median over sequences of each "
+           f"({rule.describe()}); in the positives the median over sequences of each "
            f"head's largest attention weight is {med}.")
     neg_f = filters[(filters.mostly_in == 'negatives') & (filters.in_negatives > 0)]['filter'].tolist()
     if neg_f: msg += (f" Filters {', '.join(map(str, neg_f))} are traced mostly in the negatives: the model may call the "
@@ -129,18 +232,11 @@ def tracing_diagnostics(model: nn.Module, # ARGMINN
     if diffuse:
         msg += (" Attention is diffuse: it does not single out positions, so few instances can be read from it. The filters "
                 "may still be motifs (see their matches). To trace instances, try a relative attention rule "
-                "(attention_rule='relative') or a lower threshold, or train with a sparse attention map "
+                "(TracingRule('relative', 0.5), `--attention-rule relative`) or a lower threshold, or train with a sparse attention map "
                 "(ARGMINN(attention='entmax15')) or the attention-entropy loss (entropy_schedule; experiment 10 compares them).")
     return TracingDiagnostics(heads, classes, filters, hits, diffuse, msg)
 
 # %% ../nbs/api/08a_tracing.ipynb #1e7a58e4
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if hasattr(model, 'logits'): z = model.logits(x)
-    else:
-        p = model(x); p = p.probs if hasattr(p, 'probs') else p
-        z = torch.logit(p.reshape(-1).clamp(1e-7, 1 - 1e-7))
-    return z.reshape(-1).float()
-
 def filter_effects(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN, CNNBaseline)
                    X, # one-hot (N, 4, L)
                    y=None, # (N,) labels (default: the model's own calls)
