@@ -173,6 +173,28 @@ def _add_run_parser(sub):
 # %% ../nbs/api/13_cli.ipynb #ip000002
 from .outputs import StagedOutput
 
+def _add_tracing_args(r):
+    "The tracing rule's options (`tracing.TracingRule`); left out, the package's default rule."
+    from argminn_nb.tracing import ACTIVATION_RULES, DEFAULT_RULE as D
+    r.add_argument('--attention-rule', choices=('absolute', 'relative', 'top'), default=D.attention,
+                   help=f"absolute weight, weight relative to its head's peak, or each head's top position (default {D.attention})")
+    r.add_argument('--attention-threshold', type=_fraction, default=D.threshold, help=f'attention threshold (default {D.threshold:g})')
+    r.add_argument('--activation-rule', choices=ACTIVATION_RULES, default=D.activation,
+                   help=f"activation a traced filter must reach: batch mean, half its maximum, its 99.9th percentile on shuffled "
+                        f"sequences, or thresholds at an estimated FDR of 5%% (default {D.activation})")
+    r.add_argument('--min-drop', type=_min_drop, default=D.min_drop,
+                   help="keep instances whose removal lowers the logit by at least this; 'none' keeps every traced instance "
+                        f"(default {'none' if D.min_drop is None else f'{D.min_drop:g}'})")
+
+def _min_drop(s: str):
+    if s.lower() == 'none': return None
+    try: return float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number or 'none', got {s!r}") from None
+
+def _tracing_rule(args):
+    from argminn_nb.tracing import TracingRule
+    return TracingRule(args.attention_rule, args.attention_threshold, args.activation_rule, args.min_drop)
+
 def cmd_interpret(args) -> int:
     "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
     import numpy as np
@@ -184,6 +206,7 @@ def cmd_interpret(args) -> int:
     from argminn_nb.report import interpretation_report
     from argminn_nb.train import predict
     _set_threads(args.threads, quiet=True)
+    rule = _tracing_rule(args)
     out = Path(args.out)
     staged = StagedOutput(out, args.force)              # an existing --out is checked (and refused) before any work
     model = load_model(args.model, device=args.device)
@@ -201,7 +224,7 @@ def cmd_interpret(args) -> int:
         warnings.filterwarnings('ignore', message='tomtom was given')   # a handful of --motifs: p-values approximate
         pd.DataFrame({'name': names, 'probability': p, 'positive': y.astype(int)}).to_csv(work / 'predictions.tsv', sep='\t', index=False)
         rep = interpretation_report(model, (X, y) if inst is None else (X, y, inst), work, motifs=motifs, n_trace=args.n_trace,
-                                    seq_names=names, coords=coords if genomic else None)
+                                    seq_names=names, coords=coords if genomic else None, rule=rule)
     m = rep.metrics
     traced = len(rep.tables['traced_instances']) if 'traced_instances' in rep.tables else None
     print(f"{len(names)} sequences ({int(y.sum())} positive: {source}); {m['n_filters'] - m['n_dead_filters']} of "
@@ -229,6 +252,7 @@ def _add_interpret_parser(sub):
                                                      'precision and recall of the traced instances')
     r.add_argument('--crop', type=_positive_int, default=None, help='centre-crop every record to this length first')
     r.add_argument('--n-trace', type=_positive_int, default=512, help='positives to trace instances in (default 512)')
+    _add_tracing_args(r)
     r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
     r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto: the cores not kept '
                                                                     'busy by other processes, as for run)')

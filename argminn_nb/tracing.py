@@ -21,7 +21,7 @@ from .models import filter_weights
 # %% auto #0
 __all__ = ['ACTIVATION_RULES', 'PAPER_RULE', 'DEFAULT_RULE', 'Calibration', 'calibrate_activation_thresholds', 'instance_drops',
            'confirm_instances', 'TracingRule', 'TracingDiagnostics', 'tracing_diagnostics', 'filter_effects',
-           'plot_filter_effects']
+           'plot_filter_effects', 'motif_support']
 
 # %% ../nbs/api/08a_tracing.ipynb #d5e6c5d7
 class Calibration(NamedTuple):
@@ -289,3 +289,28 @@ def plot_filter_effects(effects: pd.DataFrame, # from `filter_effects`
     ax.set_xlabel('filter'); ax.set_ylabel('contribution to the logit\n(> 0: towards positive)')
     ax.legend(fontsize=7, frameon=False); ax.spines[['top', 'right']].set_visible(False)
     return ax
+
+# %% ../nbs/api/08a_tracing.ipynb #17c55bc4
+def motif_support(hits: pd.DataFrame, # traced instances (seq, filter, start, end)
+                  X, # the one-hot sequences they were traced in
+                  matches: pd.DataFrame, # per-filter best matches: `FilterMatches.table` (filter, best_match, q_value)
+                  motifs, # the known motifs matched against (name -> PFM, Motifs, MemeFile)
+                  q_threshold: float = 0.05, # a filter's best match counts below this q-value
+                  p_threshold: float = 1e-4, # FIMO p-value threshold
+                  ) -> pd.DataFrame:
+    "`hits` with `motif` (its filter's matched motif, '' if none) and `supported` (overlaps a FIMO hit of that motif)."
+    from argminn_nb.matching import named_pfms
+    from argminn_nb.posthoc import fimo_instances            # the FIMO wrapper (memelite) the post-hoc pipeline uses
+    from argminn_nb.scoring import label_hits
+    m = matches[(matches.q_value < q_threshold) & (matches.best_match != '')] if 'q_value' in matches else matches.iloc[:0]
+    matched = {int(r['filter']): r.best_match for _, r in m.iterrows()}
+    out = hits.assign(motif=hits['filter'].map(lambda f: matched.get(int(f), '')), supported=False).reset_index(drop=True)
+    if not matched or not len(hits): return out
+    pfms = dict(named_pfms(motifs))
+    fimo = fimo_instances({n: pfms[n] for n in set(matched.values())}, X, threshold=p_threshold, collapse=False)
+    for f, name in matched.items():
+        sel = (out['filter'] == f).to_numpy()
+        if sel.any() and len(fimo):
+            out.loc[sel, 'supported'] = label_hits(out[sel].drop(columns=['motif', 'supported']),
+                                                   fimo[fimo.motif == name][['seq', 'motif', 'start', 'end']]).true.to_numpy()
+    return out
