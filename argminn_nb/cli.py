@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'cmd_explain', 'build_parser', 'main']
+__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'cmd_explain', 'cmd_variants', 'build_parser', 'main']
 
 # %% ../nbs/api/13_cli.ipynb #82e902b1
 def _load_dataset_arg(dataset: str):
@@ -323,6 +323,68 @@ def _add_explain_parser(sub):
     r.add_argument('-q', '--quiet', action='store_true', help='no progress, only the summary line')
     r.set_defaults(func=cmd_explain)
 
+def cmd_variants(args) -> int:
+    "Effects of variants (a VCF on a genome, or paired sequences) in motif terms, written to --out."
+    import warnings
+    from argminn_nb.genome import Genome
+    from argminn_nb.interpret import match_filters
+    from argminn_nb.models import load_model
+    from argminn_nb.motifs import jaspar_motifs, read_meme
+    from argminn_nb.report import markdown_to_html
+    from argminn_nb.variants import paired_windows, read_vcf, variant_effects, variant_windows, write_variant_effects
+    if (args.vcf is None) == (args.ref is None): raise ValueError("give the variants one way: --vcf V.vcf --genome G.fa, or --ref REF.fa --alt ALT.fa")
+    if args.vcf is not None and args.genome is None: raise ValueError("--vcf needs --genome (the FASTA the VCF's positions refer to)")
+    if args.ref is not None and args.alt is None: raise ValueError("--ref needs --alt (the paired alternative sequences)")
+    _set_threads(args.threads, quiet=True)
+    t0 = time.time()
+    staged = StagedOutput(args.out, args.force)
+    model = load_model(args.model, device=args.device)
+    length = args.length or getattr(model, 'seq_len', None) or 500
+    if args.vcf is not None:
+        g = Genome(args.genome)
+        v = read_vcf(args.vcf, g, skip_invalid=args.skip_invalid)
+        if not len(v): raise ValueError(f"{args.vcf}: no variant to score" + (f" (skipped: {v.attrs['skipped']})" if v.attrs['skipped'] else ''))
+        w = variant_windows(v, g, length)
+    else: v, w = paired_windows(args.ref, args.alt)
+    motifs = read_meme(args.motifs).motifs if args.motifs else jaspar_motifs('vertebrates')
+    names = {}
+    if hasattr(model, 'scanner'):
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='tomtom was given')
+            t = match_filters(model, motifs, X=w.ref[:512]).table
+        names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < 0.05}
+    eff = variant_effects(model, w, names=names, device=args.device, verbose=not args.quiet)
+    with staged as work:
+        files = write_variant_effects(v, eff, work)
+        markdown_to_html(files['markdown'])
+    dt = time.time() - t0
+    skipped = sum(v.attrs.get('skipped', {}).values()) if hasattr(v, 'attrs') else 0
+    print(f"{len(v)} variants scored in {dt:.1f} s ({len(v) / max(dt, 1e-9):,.0f}/s)" + (f", {skipped} skipped" if skipped else '')
+          + f"; {int((eff.delta_logit.abs() > 1).sum())} change the logit by more than 1"
+          + (f", {int((eff.lost != '').sum())} break a traced instance" if 'lost' in eff else '') + f" -> {Path(args.out) / 'variants.md'}")
+    return 0
+
+def _add_variants_parser(sub):
+    r = sub.add_parser('variants', help='variant effects in motif terms: prediction change, instances lost and gained',
+                       description='Score variants with a saved model: reference and alternative probability, the change in '
+                                   'logit, the traced motif instances each variant breaks or creates, and the largest change of '
+                                   'any filter\'s activation at the variant. Writes variants.tsv, variants.bed, variants.md and '
+                                   'variants.html to --out.')
+    r.add_argument('model', help="saved model: model.pt from 'argminn run'")
+    r.add_argument('--vcf', default=None, help='VCF of SNVs and indels (plain or gzip); with --genome')
+    r.add_argument('--genome', default=None, help='genome FASTA the VCF refers to')
+    r.add_argument('--ref', default=None, help='FASTA of reference sequences (instead of --vcf); with --alt')
+    r.add_argument('--alt', default=None, help='FASTA of alternative sequences, paired with --ref in order, same lengths')
+    r.add_argument('--skip-invalid', action='store_true', help='skip (and count) invalid VCF records instead of stopping')
+    r.add_argument('--length', type=_positive_int, default=None, help="window length (default: the model's input length, 500 for ARGMINN)")
+    r.add_argument('--motifs', default=None, help='MEME file of known motifs that name the filters (default: JASPAR 2024 vertebrates)')
+    r.add_argument('--out', default='argminn_out/variants', help='output folder (default argminn_out/variants)')
+    r.add_argument('--device', default=None, help="'cpu', 'cuda', ... (default: CUDA if available)")
+    r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto)')
+    r.add_argument('--force', action='store_true', help='replace a non-empty --out that argminn wrote')
+    r.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+    r.set_defaults(func=cmd_variants)
+
 # %% ../nbs/api/13_cli.ipynb #01d508b8
 def _threads(s: str):
     "'auto' or a positive number of threads."
@@ -366,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     _add_interpret_parser(sub)
     _add_explain_parser(sub)
+    _add_variants_parser(sub)
     return p
 
 # %% ../nbs/api/13_cli.ipynb #7bab802c
