@@ -26,8 +26,8 @@ from .scoring import (TRACE_THRESHOLDS, label_hits, plot_precision_recall, plot_
                                 tracing_precision_recall)
 
 # %% auto #0
-__all__ = ['markdown_to_html', 'tracing_section', 'InterpretationReport', 'plot_instance_positions', 'interpretation_report',
-           'write_run_report', 'ExplanationReport', 'explanation_report']
+__all__ = ['markdown_to_html', 'tracing_section', 'syntax_section', 'InterpretationReport', 'plot_instance_positions',
+           'interpretation_report', 'write_run_report', 'ExplanationReport', 'explanation_report']
 
 # %% ../nbs/api/11b_report.ipynb #ht000002
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -99,6 +99,68 @@ def tracing_section(model: nn.Module, # ARGMINN
     metrics = dict(traced_fraction={r.label: float(r.fraction) for r in dg.classes.itertuples()},
                    attention_diffuse=bool(dg.diffuse), filters_pushing=pushes)
     return md, dict(tracing_by_class=dg.classes, tracing_heads=dg.heads, filter_effects=ftab), metrics
+
+# %% ../nbs/api/11b_report.ipynb #2ce35088
+def syntax_section(model: nn.Module, # ARGMINN
+                   X, # one-hot (N, 4, L), both classes
+                   y, # (N,) labels
+                   hits: pd.DataFrame, # instances traced in the positives (seq indexes the positives)
+                   filter_table: pd.DataFrame, # `FilterMatches.table` (filter, best_match, q_value, strand, consensus)
+                   out: Path, # folder for figures
+                   link_prefix: str = '', # prefix of figure links
+                   q_threshold: float = 0.05, # a filter is named by its match below this q
+                   min_pairs: int = 20, # pairs of instances a pair of filters needs to be reported
+                   max_gap: int = 30, # gaps of the in-silico spacing curve
+                   n_background: int = 64, # background sequences for the in-silico experiments
+                   random_state=0, # seed of the background shuffles and the null
+                   ) -> tuple[list[str], dict, dict]:
+    "Markdown, tables and metrics of the syntax read from traced instances and checked by implanting motif pairs."
+    import matplotlib.pyplot as plt
+    from argminn_nb.dna import dinucleotide_shuffle
+    from argminn_nb.syntax import interaction, plot_pair_syntax, spacing_agreement_score, spacing_curve, syntax_table
+    t = filter_table.set_index('filter')
+    names = {int(f): r.best_match for f, r in t.iterrows() if r.best_match and r.q_value < q_threshold}
+    strands = {int(f): (r.strand if isinstance(r.strand, str) and r.strand in '+-' else '+') for f, r in t.iterrows()}
+    tab, pairs = syntax_table(hits, X.shape[-1], strands=strands, names=names, min_pairs=min_pairs, random_state=random_state)
+    md = ['### Syntax the model learnt', '']
+    if not len(tab):
+        md += [f"No pair of filters has {min_pairs} or more pairs of traced instances in the positives: no syntax to report.", '']
+        return md, {}, dict(syntax_pairs=0)
+    neg = np.asarray(X)[np.asarray(y) == 0]
+    bg_src = neg if len(neg) else np.asarray(X)
+    bg = dinucleotide_shuffle(bg_src[:n_background], random_state=random_state)
+    rows = []
+    for (a, b), ps in pairs.items():
+        cons = {f: t.loc[f, 'consensus'] for f in (a, b)}
+        if not all(isinstance(c, str) and c for c in cons.values()): continue
+        curve = spacing_curve(model, bg, cons[a], cons[b], max_gap=max_gap)
+        order = 'a..b' if (ps.summary['order_ab'] >= 0.5) else 'b..a'
+        cv = curve[(curve.order == order) & (curve.orientation == 'same')].set_index('gap').delta
+        traced = ps.spacings[~ps.spacings.overlapping].gap.value_counts()
+        agr = spacing_agreement_score(traced, cv)
+        top_gap = int(cv.idxmax())
+        it = interaction(model, bg, cons[a], cons[b], gap=top_gap)
+        fig, axs = plt.subplots(1, 2, figsize=(10, 2.8))
+        plot_pair_syntax(ps, ax=axs[0], title=f"traced: filters {a} ({names.get(a, '?')}) and {b} ({names.get(b, '?')})")
+        for (o, ori), g in curve.groupby(['order', 'orientation']):
+            axs[1].plot(g.gap, g.delta, label=f'{o}, {ori}', lw=1)
+        axs[1].set_xlabel('gap between implanted motifs (bp)'); axs[1].set_ylabel('Δlogit over background'); axs[1].legend(fontsize=7, frameon=False)
+        axs[1].set_title(f'in silico: {cons[a]} and {cons[b]} implanted', fontsize=8); axs[1].spines[['top', 'right']].set_visible(False)
+        fig.tight_layout(); _save_fig(fig, out / f'syntax_{a}_{b}.png')
+        rows.append(dict(ps.summary, motif_a=names.get(a, ''), motif_b=names.get(b, ''), insilico_top_gap=top_gap,
+                         rank_correlation=agr['rank_correlation'], top_overlap=agr['top_overlap'], shift=agr['shift'],
+                         interaction=it.interaction, logic=it.logic))
+        md += [f"Filters {a} ({names.get(a, 'unmatched')}) and {b} ({names.get(b, 'unmatched')}): {ps.summary['n_pairs']} traced pairs in "
+               f"{ps.summary['n_sequences']} sequences, {ps.summary['orientation']} strand, top gaps {ps.summary['top_gaps']} "
+               f"({ps.summary['enrichment']:.1f}× the shuffled-partner null). Implanted, the model responds most at a gap of {top_gap} bp; "
+               f"rank correlation with the traced spacings {agr['rank_correlation']:.2f} (shift {agr['shift']} bp); logic: **{it.logic}** "
+               f"(interaction {it.interaction:+.2f} in probability).", '', f'![syntax {a}-{b}]({link_prefix}syntax_{a}_{b}.png)', '']
+    table = pd.DataFrame(rows)
+    if len(table): md += [_md_table(table[['filter_a', 'motif_a', 'filter_b', 'motif_b', 'n_pairs', 'orientation', 'top_gaps', 'enrichment',
+                                           'insilico_top_gap', 'rank_correlation', 'logic']]), '']
+    return md, dict(syntax=table), dict(syntax_pairs=int(len(table)),
+                                        syntax={f"{r['filter_a']}-{r['filter_b']}": dict(logic=r['logic'], top_gaps=r['top_gaps'],
+                                                rank_correlation=r['rank_correlation']) for _, r in table.iterrows()})
 
 # %% ../nbs/api/11b_report.ipynb #60318f50
 @dataclass
@@ -396,6 +458,9 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                     md += [f"{a}–{b}: {ag.in_set:.0%} of {ag.n_pairs} traced pairs are a simulated gap apart "
                            f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
             md += [f"![spacing {a}-{b}]({link_prefix}spacing_{a}_{b}.png)", '']
+    if (y == 0).any() and len(hits):                         # the rules between filters, read and then checked on the model
+        smd, stab, smet = syntax_section(model, X, y, hits, t, out, link_prefix, q_threshold=q_threshold, random_state=random_state)
+        md += smd; rep.tables.update(stab); rep.metrics.update(smet)
     rep.tables['traced_instances'] = hits
     genomic = coords is not None and getattr(data, 'genomic', True)
     rep.files.update(_write_instances(hits, X, t, out, seq_names, coords, genomic))

@@ -135,8 +135,8 @@ class _Response(nn.Module):
 def _rc(s: str) -> str: return s[::-1].translate(str.maketrans('ACGTN', 'TGCAN'))
 
 def _device(model: nn.Module) -> str:
-    p = next(model.parameters(), None) or next(model.buffers(), None)
-    return str(p.device) if p is not None else 'cpu'
+    for t in (*model.parameters(), *model.buffers()): return str(t.device)
+    return 'cpu'
 
 def implant_singles(model: nn.Module, # any model (N, 4, L) -> logits or probabilities
                     background, # one-hot background sequences (N, 4, L)
@@ -194,7 +194,7 @@ def deduce_logic(delta_a: float, delta_b: float, delta_ab: float, # responses (c
     tol = max(0.05, 0.25 * max(abs(delta_a), abs(delta_b), abs(delta_ab))) if tolerance is None else float(tolerance)
     I = delta_ab - delta_a - delta_b
     sa, sb, sab = delta_a > tol, delta_b > tol, delta_ab > tol
-    if sab and I > tol and not (sa and sb): return 'AND'                     # together far more than the sum of the parts
+    if sab and I > tol: return 'AND'                                            # together far more than the sum of the parts
     if sa and sb and I < -tol: return 'OR'                                     # either suffices; together no more than one
     if sa and not sb and delta_ab < delta_a - tol: return 'A AND NOT B'        # B takes away what A gives
     if sb and not sa and delta_ab < delta_b - tol: return 'B AND NOT A'
