@@ -26,8 +26,8 @@ from .models import ARGMINNTrace, filter_weights
 __all__ = ['TRACE_COLUMNS', 'ATTENTION_RULES', 'SPACING_COLUMNS', 'mean_centered', 'plot_filter_logos', 'FilterPFMs',
            'filter_pfms', 'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters',
            'plot_filter_matches', 'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace', 'attended',
-           'trace_instances', 'instance_spacings', 'plot_spacings', 'plot_traced_examples', 'planted_gaps',
-           'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
+           'trace_instances', 'instances_from_trace', 'instance_spacings', 'plot_spacings', 'plot_traced_examples',
+           'planted_gaps', 'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
 
 # %% ../nbs/api/08_interpret.ipynb #d25853a7
 def mean_centered(weight, # (..., 4, w) weights
@@ -376,11 +376,8 @@ def trace_instances(model: nn.Module, # ARGMINN
         act_sum = s if act_sum is None else act_sum + s
         n_pos += A.shape[0] * A.shape[2]
         n, nL, H, P = att.shape
-        best, arg = attended(att, attention_rule)                          # per position: max over layers/heads
-        seq, pos = torch.nonzero((best >= attention_threshold) & (best > 0), as_tuple=True)
-        if len(seq):
-            cand.append((seq.numpy() + sl.start, pos.numpy(), best[seq, pos].numpy(),
-                         arg[seq, pos].numpy(), A[seq, :, pos].numpy()))
+        c = _candidates(A, att, attention_threshold, attention_rule, sl.start)
+        if c is not None: cand.append(c)
     F = len(act_sum); w = X.shape[2] - P + 1
     if isinstance(activation_threshold, str):
         mean = (act_sum / n_pos).numpy()
@@ -389,6 +386,17 @@ def trace_instances(model: nn.Module, # ARGMINN
         thr = np.broadcast_to(np.asarray(activation_threshold, dtype=np.float64), (F,)) if np.size(activation_threshold) in (1, F) \
             else None
         if thr is None: raise ValueError(f"activation_threshold has {np.size(activation_threshold)} values for {F} filters")
+    return _instances(cand, thr, w, H, attention_threshold, attention_rule)
+
+def _candidates(A: torch.Tensor, att: torch.Tensor, attention_threshold: float, attention_rule: str, offset: int = 0):
+    "Attended positions of one batch: (seq + offset, position, score, layer·heads + head, activations (n, F)), or None."
+    best, arg = attended(att, attention_rule)                              # per position: max over layers/heads
+    seq, pos = torch.nonzero((best >= attention_threshold) & (best > 0), as_tuple=True)
+    if not len(seq): return None
+    return (seq.numpy() + offset, pos.numpy(), best[seq, pos].numpy(), arg[seq, pos].numpy(), A[seq, :, pos].numpy())
+
+def _instances(cand: list, thr: np.ndarray, w: int, H: int, attention_threshold: float, attention_rule: str) -> pd.DataFrame:
+    "The ranked instance table from the candidates of every batch and per-filter activation thresholds."
     if not cand:
         df = pd.DataFrame({c: pd.Series(dtype='int64' if c not in ('score', 'activation') else 'float64') for c in TRACE_COLUMNS})
     else:
@@ -403,6 +411,20 @@ def trace_instances(model: nn.Module, # ARGMINN
     df.attrs['attention_threshold'] = float(attention_threshold)
     df.attrs['attention_rule'] = attention_rule
     return df[TRACE_COLUMNS]
+
+def instances_from_trace(activations: torch.Tensor, # (N, n_filters, P) scanner activations (a trace already computed)
+                         attention: torch.Tensor, # (N, layers, heads, P) attention weights
+                         activation_threshold, # one number per filter (or one for all)
+                         filter_width: int, # the scanner's width (window end = start + width)
+                         attention_threshold: float = 0.9, # as for `trace_instances`
+                         attention_rule: str = 'absolute', # as for `trace_instances`
+                         ) -> pd.DataFrame:
+    "`trace_instances` on a trace already computed (no forward pass): the same table, for fixed activation thresholds."
+    A, att = torch.as_tensor(activations).float(), torch.as_tensor(attention).float()
+    F = A.shape[1]
+    thr = np.broadcast_to(np.asarray(activation_threshold, dtype=np.float64), (F,))
+    c = _candidates(A, att, attention_threshold, attention_rule)
+    return _instances([] if c is None else [c], thr, filter_width, att.shape[2], attention_threshold, attention_rule)
 
 # %% ../nbs/api/08_interpret.ipynb #5413485c
 SPACING_COLUMNS = ['seq', 'start_a', 'start_b', 'offset', 'gap', 'order']

@@ -113,45 +113,63 @@ def _compare_instances(h_ref: pd.DataFrame, h_alt: pd.DataFrame, at: np.ndarray,
     fmt = lambda rows: '; '.join(_instance_text(pd.DataFrame(rows), names)) if rows else ''
     return [fmt(x) for x in lost], [fmt(x) for x in gained]
 
+def _passes(model: nn.Module, X: np.ndarray, traced: bool, batch_size: int, device):
+    "Logits, and for a model with a scanner its activations (and attention, when traced), in one forward pass per batch."
+    from argminn_nb.interpret import scanner_activations
+    from argminn_nb.tracing import _logits
+    if traced:
+        t = batched(model, X, lambda m, x: m.logits(x, return_attention=True), batch_size=batch_size, device=device, check=False)
+        return t.logits.numpy(), t.activations.numpy(), t.attention
+    z = batched(model, X, _logits, batch_size=batch_size, device=device, check=False).numpy()
+    A = scanner_activations(model, X, batch_size, device) if getattr(model, 'scanner', None) is not None else None
+    return z, A, None
+
 def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, instances, activations) or any model with a scanner
                     windows: VariantWindows, # from `variant_windows` (or paired sequences, see `paired_windows`)
                     rule=None, # `tracing.TracingRule` for the instances (None: `tracing.DEFAULT_RULE`)
                     names: dict | None = None, # filter -> motif name, for the lost / gained text
                     batch_size: int = 256, # windows per forward pass
+                    chunk: int = 4096, # variants read per chunk (bounds the memory of activations and attention)
                     device=None, # None: CUDA if available, else CPU
-                    verbose: bool = False, # progress bars
+                    verbose: bool = False, # a progress line per chunk
                     ) -> pd.DataFrame:
     "Per variant: p_ref, p_alt, delta_logit, instances lost and gained, and the largest change of a filter's activation at the variant."
-    from argminn_nb.interpret import check_traceable, scanner_activations, trace_instances
-    from argminn_nb.tracing import DEFAULT_RULE, _logits
-    names = names or {}
-    zr = batched(model, windows.ref, _logits, batch_size=batch_size, device=device, verbose=verbose, desc='reference').numpy()
-    za = batched(model, windows.alt, _logits, batch_size=batch_size, device=device, verbose=verbose, desc='alternative').numpy()
-    out = pd.DataFrame(dict(p_ref=1 / (1 + np.exp(-zr)), p_alt=1 / (1 + np.exp(-za)), delta_logit=za - zr))
-    n, shift = len(zr), windows.alt_len - windows.ref_len
-    if getattr(model, 'scanner', None) is not None:
-        Ar = scanner_activations(model, windows.ref, batch_size, device); Aa = scanner_activations(model, windows.alt, batch_size, device)
-        w = model.scanner.kernel_size[0]
-        cover = np.arange(Ar.shape[2])[None, :]
-        lo, hi = windows.at[:, None] - w + 1, windows.at[:, None] + np.maximum(windows.ref_len, windows.alt_len)[:, None]
-        mask = (cover >= lo) & (cover < hi)                                    # positions whose window covers the variant
-        d = np.where(mask[:, None, :], Aa - Ar, 0.0)
-        flat = np.abs(d).reshape(n, -1).argmax(1)
-        f, p = np.unravel_index(flat, d.shape[1:])
-        out['max_activation_change'] = d[np.arange(n), f, p]
-        out['changed_filter'] = f; out['changed_position'] = p
-        try: check_traceable(model)
-        except ValueError: return out
-        rule = DEFAULT_RULE if rule is None else rule
-        thr = rule.activation_thresholds(model, windows.ref)
-        thr = Ar.mean((0, 2)) if isinstance(thr, str) else thr                  # 'mean': the reference windows' mean, for both
-        kw = dict(attention_threshold=rule.threshold, attention_rule=rule.attention, activation_threshold=thr,
-                  batch_size=batch_size, device=device)
-        hr, ha = trace_instances(model, windows.ref, **kw), trace_instances(model, windows.alt, **kw)
-        near = lambda h: h[(h.start.to_numpy() <= windows.at[h.seq.to_numpy()] + np.maximum(windows.ref_len, windows.alt_len)[h.seq.to_numpy()])
-                           & (h.end.to_numpy() > windows.at[h.seq.to_numpy()])]
-        out['lost'], out['gained'] = _compare_instances(near(hr), near(ha), windows.at, shift, n, names)
-    return out
+    from argminn_nb.core import progress
+    from argminn_nb.dna import check_one_hot
+    from argminn_nb.interpret import instances_from_trace, scanner_activations
+    from argminn_nb.tracing import DEFAULT_RULE
+    check_one_hot(windows.ref); check_one_hot(windows.alt)
+    names, rule = names or {}, DEFAULT_RULE if rule is None else rule
+    traced = bool(getattr(model, 'traces_attention', False))            # ARGMINN: logits(X, return_attention=True)
+    scanner = getattr(model, 'scanner', None)
+    thr = None
+    if traced:                                                             # fixed thresholds, the same for both windows
+        thr = rule.activation_thresholds(model, windows.ref[:chunk])
+        if isinstance(thr, str): thr = scanner_activations(model, windows.ref[:chunk], batch_size, device).mean((0, 2))
+    parts = []
+    for lo in progress(range(0, len(windows.ref), chunk), disable=not verbose, desc='variants', unit='chunk', lines=True):
+        sl = slice(lo, lo + chunk)
+        zr, Ar, att_r = _passes(model, windows.ref[sl], traced, batch_size, device)
+        za, Aa, att_a = _passes(model, windows.alt[sl], traced, batch_size, device)
+        n, at = len(zr), windows.at[sl]
+        rl, al = windows.ref_len[sl], windows.alt_len[sl]
+        out = pd.DataFrame(dict(p_ref=1 / (1 + np.exp(-zr)), p_alt=1 / (1 + np.exp(-za)), delta_logit=za - zr))
+        if scanner is not None:
+            w = scanner.kernel_size[0]
+            cover = np.arange(Ar.shape[2])[None, :]
+            span = np.maximum(rl, al)
+            mask = (cover >= at[:, None] - w + 1) & (cover < at[:, None] + span[:, None])   # windows covering the variant
+            d = np.where(mask[:, None, :], Aa - Ar, 0.0)
+            f, p = np.unravel_index(np.abs(d).reshape(n, -1).argmax(1), d.shape[1:])
+            out['max_activation_change'] = d[np.arange(n), f, p]
+            out['changed_filter'], out['changed_position'] = f, p
+        if traced:
+            kw = dict(activation_threshold=thr, filter_width=w, attention_threshold=rule.threshold, attention_rule=rule.attention)
+            hr, ha = instances_from_trace(Ar, att_r, **kw), instances_from_trace(Aa, att_a, **kw)
+            near = lambda h: h[(h.start.to_numpy() <= (at + span)[h.seq.to_numpy()]) & (h.end.to_numpy() > at[h.seq.to_numpy()])]
+            out['lost'], out['gained'] = _compare_instances(near(hr), near(ha), at, al - rl, n, names)
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/api/08c_variants.ipynb #bfc4d1a4
 def paired_windows(ref_fasta, # FASTA of reference sequences
