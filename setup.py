@@ -22,7 +22,8 @@ setuptools.setup(
     package_data={c['lib_path']: ['data/*', 'data/**/*']},
     include_package_data=True,
     install_requires=c['requirements'].split(),
-    extras_require={'dev': c['dev_requirements'].split()},
+    extras_require={'dev': c['dev_requirements'].split() + c['ray_requirements'].split(),   # [dev] includes Ray
+                    'ray': c['ray_requirements'].split()},
     entry_points={'console_scripts': c['console_scripts'].split(),
                   'nbdev': [f"{c['lib_path']}={c['lib_path']}._modidx:d"]},
     zip_safe=False,

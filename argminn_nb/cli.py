@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'cmd_explain', 'cmd_variants', 'build_parser', 'main']
+__all__ = ['cmd_simulate', 'cmd_datasets', 'cmd_run', 'cmd_interpret', 'cmd_explain', 'cmd_variants', 'cmd_sweep', 'build_parser',
+           'main']
 
 # %% ../nbs/api/13_cli.ipynb #82e902b1
 def _load_dataset_arg(dataset: str):
@@ -385,6 +386,35 @@ def _add_variants_parser(sub):
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
     r.set_defaults(func=cmd_variants)
 
+def cmd_sweep(args) -> int:
+    "Run every job of a sweep file (here or on Ray) into --out, with a summary table."
+    from argminn_nb.sweep import run_sweep
+    res = run_sweep(args.sweep, args.out, workers=args.workers, threads=args.threads, address=args.address, resume=args.resume,
+                    dry_run=args.dry_run, verbose=not args.quiet)
+    if args.dry_run:
+        with pd.option_context('display.max_rows', None, 'display.width', 160, 'display.max_colwidth', 80):
+            print(f"{len(res.jobs)} jobs:\n" + res.summary.to_string(index=False))
+        return 0
+    s = res.summary
+    print(f"{int((s.status == 'done').sum())} of {len(s)} jobs done, {int((s.status == 'failed').sum())} failed -> "
+          f"{Path(args.out) / 'summary.csv'}, {Path(args.out) / 'summary.html'}")
+    return 1 if (s.status == 'failed').any() else 0
+
+def _add_sweep_parser(sub):
+    r = sub.add_parser('sweep', help='many runs from a YAML file, here or on a Ray cluster, with a summary table',
+                       description='Expand a sweep file (data sources, model and fit options crossed, seeds) into jobs, run each '
+                                   "into --out/<job name>/ as 'argminn run' would (checkpointed, resumable), here or on Ray, and "
+                                   'keep --out/summary.csv and summary.html up to date. See argminn_nb.sweep for the file format.')
+    r.add_argument('sweep', help='sweep file (YAML or JSON)')
+    r.add_argument('--out', default='argminn_out/sweep', help='folder for the job folders and the summary (default argminn_out/sweep)')
+    r.add_argument('--workers', type=_positive_int, default=1, help='jobs side by side on a local Ray (default 1: here, without Ray)')
+    r.add_argument('--threads', type=_positive_int, default=1, help='PyTorch threads per job (default 1)')
+    r.add_argument('--address', default=None, help="a running Ray cluster (e.g. 'auto' or 'ray://head:10001'; RAY_ADDRESS works too)")
+    r.add_argument('--resume', action='store_true', help='continue a sweep in an existing --out: finished jobs are skipped')
+    r.add_argument('--dry-run', action='store_true', help='list the jobs and stop')
+    r.add_argument('-q', '--quiet', action='store_true', help='no line per finished job')
+    r.set_defaults(func=cmd_sweep)
+
 # %% ../nbs/api/13_cli.ipynb #01d508b8
 def _threads(s: str):
     "'auto' or a positive number of threads."
@@ -429,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interpret_parser(sub)
     _add_explain_parser(sub)
     _add_variants_parser(sub)
+    _add_sweep_parser(sub)
     return p
 
 # %% ../nbs/api/13_cli.ipynb #7bab802c

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .core import atomic_path, get_device
+from .executor import map_jobs
 from .outputs import PARTIAL_MARK, StagedOutput, check_out_path
 from .losses import (DEFAULT_REDUCTION, LogRampSchedule, PaperL1Schedule, PaperOverlapSchedule, ReferenceL1Schedule,
                                ReferenceOverlapSchedule, default_schedules)
@@ -193,44 +194,23 @@ def train_on_fasta(fasta, # FASTA of sequences: the positives with `negatives`, 
 
 
 # %% ../nbs/api/12_pipeline.ipynb #b256e12a
-def _init_worker(threads: int):
-    "Worker set-up: `threads` PyTorch threads, and no more for numba (memelite's TOMTOM), whose threads would otherwise compete with the training."
-    os.environ['NUMBA_NUM_THREADS'] = str(threads)      # read when numba is first imported, i.e. at the first TOMTOM call
-    torch.set_num_threads(threads)
-
-def _map_jobs(fn, # top-level function (picklable for spawned workers)
-              items, # (key, argument) pairs
-              workers: int, # parallel processes (1: run here, one after the other)
-              threads: int, # PyTorch threads per worker process
-              done, # called as done(key, result) as each job finishes
-              ):
-    "Run `fn(argument)` for every item, here or in spawned worker processes, reporting each result as it comes."
-    import concurrent.futures as cf, multiprocessing as mp
-    if workers <= 1:
-        for key, a in items: done(key, fn(a))
-        return
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker,
-                                initargs=(threads,)) as ex:
-        futs = {ex.submit(fn, a): key for key, a in items}
-        for f in cf.as_completed(futs): done(futs[f], f.result())
-
 def _run_job(job: dict) -> TrainingRun:
     "One job: `train_on_fasta` when it names a `fasta`, else `train_on_simulation`."
     train = train_on_fasta if 'fasta' in job else train_on_simulation
     return train(**{'verbose': False, **job})
 
 def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation` (or `train_on_fasta`, with a `fasta`), one dict per run
-             workers: int = 1, # parallel processes (1: run here, one after the other)
-             threads: int = 1, # PyTorch threads per worker process
+             workers: int = 1, # parallel workers on a local Ray (1: run here, one after the other; see `executor.map_jobs`)
+             threads: int = 1, # PyTorch threads per job
              verbose: bool = True, # a line per finished run
              ) -> list[TrainingRun]:
-    "Run `train_on_simulation` for every job, optionally in parallel processes; results in job order."
+    "Run `train_on_simulation` for every job, here or as Ray tasks (`executor.map_jobs`); results in job order."
     t0, out = time.time(), [None] * len(jobs)
     def done(i, r):
         out[i] = r
         if verbose: print(f"[{time.time() - t0:6.0f}s] {r.dataset:9s} {r.model_kind:8s} test accuracy {r.test.accuracy:.4f} "
                           f"(seeds {list(r.seeds.table.seed)}, {r.train_seconds:.0f}s of training)", flush=True)
-    _map_jobs(_run_job, list(enumerate(jobs)), workers, threads, done)
+    map_jobs(_run_job, list(enumerate(jobs)), workers, threads, done)
     return out
 
 # %% ../nbs/api/12_pipeline.ipynb #9f4d9d24
@@ -316,8 +296,8 @@ def _record_job(args) -> dict:
 
 def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation` (one job per name)
                 record_dir, # folder of <name>.json records; a record whose job is unchanged is read, not retrained
-                workers: int = 1, # parallel processes
-                threads: int = 1, # PyTorch threads per process
+                workers: int = 1, # parallel workers (a local Ray; 1: here)
+                threads: int = 1, # PyTorch threads per job
                 background='jaspar', # TOMTOM background for `run_summary`
                 verbose: bool = True, # a line per finished job
                 ) -> dict:
@@ -336,9 +316,8 @@ def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation
         if verbose:
             s = rec['summary']
             print(f"[{time.time() - t0:6.0f}s] {name}: test accuracy {s['test_accuracy']:.4f}", flush=True)
-    _map_jobs(_record_job, todo, workers if len(todo) > 1 else 1, threads, done)
+    map_jobs(_record_job, todo, workers if len(todo) > 1 else 1, threads, done)
     return {name: out[name] for name in jobs}
-
 
 # %% ../nbs/api/12_pipeline.ipynb #8764f574
 def filter_logo_figure(model: nn.Module, # a model with a `scanner` Conv1d
@@ -419,6 +398,8 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  crop: int | None = None, # centre-crop the `fasta` records to this length
                  instances=None, # BED of known motif instances in the `fasta` records (or on the genome): precision and recall of the traced ones
                  split_kwargs: dict | None = None, # hold-out options: `sequences.split_sequences` for `fasta` (how, val_chroms, test_chroms, fractions), `peaks.PeakLoader` for `peaks` (val_chroms, test_chroms)
+                 model_options: dict | None = None, # constructor arguments of the model (e.g. attention='entmax15', n_layers=4)
+                 fit_options: dict | None = None, # more `train.fit` arguments (lr, grad_clip, ...; attention_entropy=λ: the authors' entropy schedule to λ)
                  ) -> PipelineResult:
     "Train, test, and write checkpoints, model, metrics.json, training curves, filter logos and report.md to `out`."
     if (peaks is None) != (genome is None): raise ValueError("peaks and genome go together: give both or neither")
@@ -446,12 +427,17 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     if fasta is not None:
         args.update(fasta=resolved(fasta), negatives=resolved(negatives), labels=resolved(labels), crop=crop)
     if split_kwargs: args['split_kwargs'] = {k: list(v) if isinstance(v, tuple) else v for k, v in split_kwargs.items()}
+    if model_options: args['model_options'] = dict(model_options)
+    if fit_options: args['fit_options'] = dict(fit_options)
     if instances is not None and fasta is None: raise ValueError("instances go with fasta (simulations know their own)")
     if instances is not None:                                 # read now: a bad BED must not wait for the end of training
         from argminn_nb.sequences import read_instance_bed
         read_instance_bed(instances)
     data = dict(peaks=peaks, genome=genome, fasta=fasta, negatives=negatives, labels=labels, crop=crop, instances=instances,
                 split_kwargs=dict(split_kwargs or {}), on_missing_chrom=on_missing_chrom)
+    fit = dict(fit_options or {})
+    if 'attention_entropy' in fit: fit['entropy_schedule'] = entropy_schedule_for(epochs, float(fit.pop('attention_entropy')))
+    data['train_options'] = dict(model_options=dict(model_options or {}), **fit)
     staged = StagedOutput(out, force, resume, known=RUN_OUTPUTS, keep_on_error=_has_checkpoints)   # checked before any work
     if resume:                                                # other settings than the checkpoints': refused before anything moves
         src = staged.work if staged.work.exists() else out
@@ -479,7 +465,8 @@ def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, 
     per_epoch = f"{batches_per_epoch} batches" if batches_per_epoch else 'one pass over the training sequences'
     if verbose: print(f"training {model} on {what}: {epochs} epochs x {per_epoch}, seeds {list(seeds)}, device {dev}")
     t0 = time.time()
-    common = dict(device=dev, data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True)
+    common = dict(device=dev, data_seed=random_state, verbose=verbose, checkpoint_dir=out / 'checkpoints', resume=True,
+                  **data['train_options'])
     if source == 'simulation':
         run = train_on_simulation(dataset, model, epochs, batches_per_epoch, eval_batches, seeds, **common)
     elif source == 'peaks':
