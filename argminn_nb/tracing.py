@@ -78,6 +78,17 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z = torch.logit(p.reshape(-1).clamp(1e-7, 1 - 1e-7))
     return z.reshape(-1).float()
 
+class _ScannerEdit:
+    "A forward hook on the model's scanner that applies `self.edit(out)` to its output (before the ReLU) while `edit` is set."
+    def __init__(self, model: nn.Module):
+        conv = getattr(model, 'scanner', None)
+        if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d to switch filters off in")
+        self.conv, self.edit = conv, None
+    def __enter__(self):
+        self.handle = self.conv.register_forward_hook(lambda m, inp, out: out if self.edit is None else self.edit(out))
+        return self
+    def __exit__(self, *exc): self.edit = None; self.handle.remove(); return False
+
 def instance_drops(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
                    X, # one-hot (N, 4, L) the instances were traced in
                    hits: pd.DataFrame, # traced instances (seq, filter, start), e.g. from `trace_instances`
@@ -85,26 +96,19 @@ def instance_drops(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
                    device=None, # None: CUDA if available, else CPU
                    ) -> np.ndarray:
     "Per instance: the drop in logit when that filter's activation at that position alone is set to zero."
-    conv = getattr(model, 'scanner', None)
-    if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d")
-    if len(hits) == 0: return np.zeros(0)
-    X = np.asarray(X)
-    base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy()
-    seq, f, pos = (hits[c].to_numpy(dtype=np.int64).copy() for c in ('seq', 'filter', 'start'))
-    state = {}
-    def hook(m, inp, out):                                                   # zero before the ReLU: silent there
-        k = state.get('k')
-        if k is None: return out
-        out = out.clone(); out[torch.arange(len(out), device=out.device), k[0], k[1]] = 0.0
-        return out
-    handle = conv.register_forward_hook(hook)
-    try:
+    with _ScannerEdit(model) as ed:
+        if len(hits) == 0: return np.zeros(0)
+        X = np.asarray(X)
+        base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy()
+        seq, f, pos = (hits[c].to_numpy(dtype=np.int64).copy() for c in ('seq', 'filter', 'start'))
+        def zeroed(out, fb, pb):                                             # 0 before the ReLU: silent at that one position
+            out = out.clone(); out[torch.arange(len(out), device=out.device), fb, pb] = 0.0
+            return out
         def run(m, xb, fb, pb):
-            state['k'] = (fb, pb)
+            ed.edit = lambda out: zeroed(out, fb, pb)
             try: return _logits(m, xb)
-            finally: state['k'] = None
+            finally: ed.edit = None
         off = batched(model, X[seq], run, others=(f, pos), batch_size=batch_size, device=device, check=False).numpy()
-    finally: handle.remove()
     return base[seq] - off
 
 def confirm_instances(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
@@ -245,28 +249,19 @@ def filter_effects(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN,
                    device=None, # None: CUDA if available, else CPU
                    ) -> pd.DataFrame:
     "Per filter: the mean logit change in each class when the filter is switched off (its activations zeroed), and which way it pushes."
-    conv = getattr(model, 'scanner', None)
-    if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d to switch filters off in")
-    base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy()
-    y = (base >= 0).astype(int) if y is None else np.asarray(y).astype(int).reshape(-1)
-    off = {'f': None}
-    def hook(m, inp, out):
-        if off['f'] is None: return out
-        out = out.clone(); out[:, off['f']] = 0.0                             # 0 before the ReLU: the filter is silent
-        return out
-    handle = conv.register_forward_hook(hook)
     rows = []
-    try:
-        for f in range(conv.out_channels):
-            off['f'] = f
+    with _ScannerEdit(model) as ed:
+        base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy()
+        y = (base >= 0).astype(int) if y is None else np.asarray(y).astype(int).reshape(-1)
+        for f in range(ed.conv.out_channels):
+            ed.edit = lambda out, f=f: out.index_fill(1, torch.tensor([f], device=out.device), 0.0)   # 0 before the ReLU: silent
             d = batched(model, X, _logits, batch_size=batch_size, device=device, check=False).numpy() - base
+            ed.edit = None
             r = dict(filter=f)
             for c, name in ((1, 'positives'), (0, 'negatives')):
                 r[f'contribution_{name}'] = float(-d[y == c].mean()) if (y == c).any() else np.nan
                 r[f'flipped_{name}'] = float(((base[y == c] >= 0) != (base[y == c] + d[y == c] >= 0)).mean()) if (y == c).any() else np.nan
             rows.append(r)
-    finally:
-        off['f'] = None; handle.remove()
     df = pd.DataFrame(rows)
     big = df[['contribution_positives', 'contribution_negatives']].abs().fillna(0).to_numpy()
     main = np.where(big[:, 0] >= big[:, 1], df.contribution_positives, df.contribution_negatives)
