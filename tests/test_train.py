@@ -290,6 +290,7 @@ def test_no_early_stop_on_the_initial_plateau():
     """Early stopping waits until the model has started to learn (validation AUROC >= warmup_until_auroc)."""
     # without the scanner BatchNorm the plateau is flat (with it, the validation loss can still creep down by
     # about the 0.001 threshold per epoch, depending on the thread count, which makes the plain rule's stop flaky)
+    torch.set_num_threads(1)                                    # again: numba calls in earlier test modules reset it
     r = fit(small_argminn(batch_norm=False), Stuck(), VAL, epochs=8, regularize=False, verbose=False)
     assert len(r.history) == 8 and not r.stopped_early          # never learns: never stopped early
     r = fit(small_argminn(batch_norm=False), Stuck(), VAL, epochs=8, regularize=False, warmup_until_auroc=None, verbose=False)
