@@ -354,7 +354,7 @@ def cmd_variants(args) -> int:
             warnings.filterwarnings('ignore', message='tomtom was given')
             t = match_filters(model, motifs, X=w.ref[:512]).table
         names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < 0.05}
-    eff = variant_effects(model, w, names=names, device=args.device, verbose=not args.quiet)
+    eff = variant_effects(model, w, rule=_tracing_rule(args), names=names, device=args.device, verbose=not args.quiet)
     with staged as work:
         files = write_variant_effects(v, eff, work)
         markdown_to_html(files['markdown'])
@@ -384,6 +384,7 @@ def _add_variants_parser(sub):
     r.add_argument('--threads', type=_threads, default='auto', help='PyTorch CPU threads (default auto)')
     r.add_argument('--force', action='store_true', help='replace a non-empty --out that argminn wrote')
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+    _add_tracing_args(r)
     r.set_defaults(func=cmd_variants)
 
 def cmd_sweep(args) -> int:

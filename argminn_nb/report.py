@@ -426,7 +426,8 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
         ax = plot_precision_recall({type(model).__name__ + ' attention tracing': pr})
         ax.set_title('traced instances vs planted ones, per attention threshold', fontsize=9)
         rep.figures['tracing_precision_recall'] = _save_fig(ax.figure, out / 'tracing_precision_recall.png')
-        md += [f"At attention ≥ {rule.threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
+        att_words = 'attention' if rule.attention == 'absolute' else "attention relative to its head's peak"
+        md += [f"At {att_words} ≥ {rule.threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
                f"instances are planted ones) and recall {at.recall:.3f} ({int(at.n_found)} of {int(at.n_planted)} planted "
                f"instances found); a hit is an overlap of at least half of the shorter interval. Other thresholds:", '',
                _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',

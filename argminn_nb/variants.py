@@ -124,6 +124,15 @@ def _passes(model: nn.Module, X: np.ndarray, traced: bool, batch_size: int, devi
     A = scanner_activations(model, X, batch_size, device) if getattr(model, 'scanner', None) is not None else None
     return z, A, None
 
+def _confirmed(model: nn.Module, X: np.ndarray, hits: pd.DataFrame, min_drop: float, batch_size: int, device) -> pd.DataFrame:
+    "The instances of `hits` whose removal lowers their own window's logit by >= min_drop (forward passes on those windows only)."
+    from argminn_nb.tracing import confirm_instances
+    if not len(hits): return hits
+    seqs = np.unique(hits.seq.to_numpy())
+    kept = confirm_instances(model, X[seqs], hits.assign(seq=np.searchsorted(seqs, hits.seq.to_numpy())), min_drop,
+                             batch_size=batch_size, device=device)
+    return kept.assign(seq=seqs[kept.seq.to_numpy()])
+
 def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, instances, activations) or any model with a scanner
                     windows: VariantWindows, # from `variant_windows` (or paired sequences, see `paired_windows`)
                     rule=None, # `tracing.TracingRule` for the instances (None: `tracing.DEFAULT_RULE`)
@@ -165,9 +174,12 @@ def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, inst
             out['changed_filter'], out['changed_position'] = f, p
         if traced:
             kw = dict(activation_threshold=thr, filter_width=w, attention_threshold=rule.threshold, attention_rule=rule.attention)
-            hr, ha = instances_from_trace(Ar, att_r, **kw), instances_from_trace(Aa, att_a, **kw)
             near = lambda h: h[(h.start.to_numpy() <= (at + span)[h.seq.to_numpy()]) & (h.end.to_numpy() > at[h.seq.to_numpy()])]
-            out['lost'], out['gained'] = _compare_instances(near(hr), near(ha), at, al - rl, n, names)
+            hr, ha = near(instances_from_trace(Ar, att_r, **kw)), near(instances_from_trace(Aa, att_a, **kw))
+            if rule.min_drop is not None:        # the rule's confirmation, on the instances at the variant only: lost = used before, not after
+                hr = _confirmed(model, windows.ref[sl], hr, rule.min_drop, batch_size, device)
+                ha = _confirmed(model, windows.alt[sl], ha, rule.min_drop, batch_size, device)
+            out['lost'], out['gained'] = _compare_instances(hr, ha, at, al - rl, n, names)
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
 

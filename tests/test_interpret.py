@@ -15,6 +15,7 @@ from argminn_nb.interpret import (TRACE_COLUMNS, filter_pfms, instance_spacings,
 from argminn_nb.toys import handset_argminn
 from argminn_nb.scoring import label_hits, topk_precision
 from argminn_nb.report import interpretation_report
+from argminn_nb.tracing import DEFAULT_RULE, PAPER_RULE
 from argminn_nb.matching import bh_qvalues
 
 
@@ -199,11 +200,16 @@ def test_interpretation_report_on_planted_model(tmp_path):
     pfm = np.full((4, 10), 0.02) + 0.92 * one_hot_encode('GATTACAGGA')[0]
     motifs = {'GATTACA': Motif('GATTACA', pfm), 'OTHER': Motif('OTHER', np.random.default_rng(0).dirichlet(np.ones(4), 6).T)}
     with pytest.warns(UserWarning, match='target motifs'):
-        rep = interpretation_report(model, (X, y, truth), tmp_path / 'r', motifs=motifs, link_prefix='r/')
+        rep = interpretation_report(model, (X, y, truth), tmp_path / 'r', motifs=motifs, link_prefix='r/', rule=PAPER_RULE)
     assert rep.metrics['precision_all'] == 1.0 and rep.metrics['n_traced_instances'] == 4
+    # the package's rule confirms each instance by the logit drop when it is switched off: this hand-set model's logit
+    # moves by 0.01-0.02 (it barely uses its instances), so none is kept, and the report says which rule it used
+    with pytest.warns(UserWarning, match='target motifs'):
+        rep_d = interpretation_report(model, (X, y, truth), tmp_path / 'rd', motifs=motifs)
+    assert rep_d.metrics['n_traced_instances'] == 0 and rep_d.metrics['tracing_rule'] == DEFAULT_RULE.describe()
     assert rep.metrics['motifs_recovered']['GATTACA']
     assert (tmp_path / 'r' / 'filter_logos.png').exists() and '](r/filter_logos.png)' in rep.markdown
-    rep2 = interpretation_report(model, (X, y), tmp_path / 'r2', motifs=motifs)        # no ground truth: no precision
+    rep2 = interpretation_report(model, (X, y), tmp_path / 'r2', motifs=motifs, rule=PAPER_RULE)   # no ground truth: no precision
     assert 'precision_all' not in rep2.metrics and (tmp_path / 'r2' / 'traced_instances.csv').exists()
     with pytest.raises(ValueError, match='no positive'):
         interpretation_report(model, (X, np.zeros(6)), tmp_path / 'r3', motifs=motifs)
