@@ -388,10 +388,12 @@ def trace_instances(model: nn.Module, # ARGMINN
         if thr is None: raise ValueError(f"activation_threshold has {np.size(activation_threshold)} values for {F} filters")
     return _instances(cand, thr, w, H, attention_threshold, attention_rule)
 
-def _candidates(A: torch.Tensor, att: torch.Tensor, attention_threshold: float, attention_rule: str, offset: int = 0):
+def _candidates(A: torch.Tensor, att: torch.Tensor, attention_threshold: float, attention_rule: str, offset: int = 0, positions=None):
     "Attended positions of one batch: (seq + offset, position, score, layer·heads + head, activations (n, F)), or None."
     best, arg = attended(att, attention_rule)                              # per position: max over layers/heads
-    seq, pos = torch.nonzero((best >= attention_threshold) & (best > 0), as_tuple=True)
+    ok = (best >= attention_threshold) & (best > 0)
+    if positions is not None: ok &= torch.as_tensor(positions, dtype=torch.bool)   # after `attended`: a relative rule still sees the whole row
+    seq, pos = torch.nonzero(ok, as_tuple=True)
     if not len(seq): return None
     return (seq.numpy() + offset, pos.numpy(), best[seq, pos].numpy(), arg[seq, pos].numpy(), A[seq, :, pos].numpy())
 
@@ -418,12 +420,13 @@ def instances_from_trace(activations: torch.Tensor, # (N, n_filters, P) scanner 
                          filter_width: int, # the scanner's width (window end = start + width)
                          attention_threshold: float = 0.9, # as for `trace_instances`
                          attention_rule: str = 'absolute', # as for `trace_instances`
+                         positions=None, # optional (N, P) bool: only these positions may hold an instance (the rule still sees every position)
                          ) -> pd.DataFrame:
     "`trace_instances` on a trace already computed (no forward pass): the same table, for fixed activation thresholds."
     A, att = torch.as_tensor(activations).float(), torch.as_tensor(attention).float()
     F = A.shape[1]
     thr = np.broadcast_to(np.asarray(activation_threshold, dtype=np.float64), (F,))
-    c = _candidates(A, att, attention_threshold, attention_rule)
+    c = _candidates(A, att, attention_threshold, attention_rule, positions=positions)
     return _instances([] if c is None else [c], thr, filter_width, att.shape[2], attention_threshold, attention_rule)
 
 # %% ../nbs/api/08_interpret.ipynb #5413485c

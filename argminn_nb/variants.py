@@ -98,7 +98,7 @@ def _instance_text(df: pd.DataFrame, names: dict) -> list[str]:
 
 def _compare_instances(h_ref: pd.DataFrame, h_alt: pd.DataFrame, at: np.ndarray, shift: np.ndarray, n: int, names: dict):
     "Per variant: instances lost and gained (text), comparing in reference coordinates."
-    a = h_alt.copy()
+    h_ref, a = h_ref.reset_index(drop=True), h_alt.reset_index(drop=True)     # rows are matched by position below
     after = a.start.to_numpy() > at[a.seq.to_numpy()]
     a.loc[after, 'start'] = a.start[after] - shift[a.seq.to_numpy()][after]
     key = lambda d: d[['seq', 'filter', 'start']]
@@ -175,7 +175,9 @@ def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, inst
         if traced:
             kw = dict(activation_threshold=thr, filter_width=w, attention_threshold=rule.threshold, attention_rule=rule.attention)
             near = lambda h: h[(h.start.to_numpy() <= (at + span)[h.seq.to_numpy()]) & (h.end.to_numpy() > at[h.seq.to_numpy()])]
-            hr, ha = near(instances_from_trace(Ar, att_r, **kw)), near(instances_from_trace(Aa, att_a, **kw))
+            at_variant = (cover > at[:, None] - w) & (cover <= (at + span)[:, None])    # the starts `near` keeps: candidates there only
+            hr = near(instances_from_trace(Ar, att_r, positions=at_variant, **kw))
+            ha = near(instances_from_trace(Aa, att_a, positions=at_variant, **kw))
             if rule.min_drop is not None:        # the rule's confirmation, on the instances at the variant only: lost = used before, not after
                 hr = _confirmed(model, windows.ref[sl], hr, rule.min_drop, batch_size, device)
                 ha = _confirmed(model, windows.alt[sl], ha, rule.min_drop, batch_size, device)
