@@ -32,6 +32,10 @@ def _run_here(fn, arg, threads: int):
     os.environ.update(_threads_env(threads)); torch.set_num_threads(threads)
     return fn(arg)
 
+def _unreachable(address, why: str) -> ConnectionError:
+    return ConnectionError(f"could not reach a Ray cluster at {address!r} ({why}); start one with `ray start --head`, check the "
+                           "address, or leave --address out to run on this machine")
+
 def _check_reachable(address: str, timeout: float = 5.0):
     "A quick TCP check of a cluster address (`host:port` or `ray://host:port`), so that a wrong one fails in seconds."
     import socket
@@ -39,9 +43,7 @@ def _check_reachable(address: str, timeout: float = 5.0):
     hostport = address.split('://', 1)[-1]
     host, _, port = hostport.rpartition(':')
     try: socket.create_connection((host or 'localhost', int(port)), timeout=timeout).close()
-    except (OSError, ValueError) as e:
-        raise ConnectionError(f"could not reach a Ray cluster at {address!r} ({e}); start one with `ray start --head`, check the "
-                              "address, or leave --address out to run on this machine") from None
+    except (OSError, ValueError) as e: raise _unreachable(address, str(e)) from None
 
 def _start_ray(address, workers: int, threads: int):
     "Connect to the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray; returns (ray, whether we started it)."
@@ -58,8 +60,7 @@ def _start_ray(address, workers: int, threads: int):
         if address: ray.init(address=address, **kw)
         else: ray.init(num_cpus=workers * threads, **kw)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:
-        raise ConnectionError(f"could not reach a Ray cluster at {address!r} ({str(e).splitlines()[0][:160]}); start one with "
-                              "`ray start --head`, check the address, or leave --address out to run on this machine") from None
+        raise _unreachable(address, str(e).splitlines()[0][:160]) from None
     return ray, True
 
 def map_jobs(fn: Callable, # top-level function (importable by the workers)

@@ -140,7 +140,7 @@ class SweepResult(NamedTuple):
     summary: pd.DataFrame
 
 def _write_summary(out: Path, jobs: list, rows: dict, title: str):
-    from argminn_nb.report import markdown_to_html
+    from argminn_nb.report import _md_table, markdown_to_html
     table = pd.DataFrame([{**j.settings, 'name': j.name, **rows.get(j.name, dict(status='pending'))} for j in jobs])
     table = table[[c for c in ['name', *jobs[0].settings] if c in table] + [c for c in SUMMARY_COLUMNS[1:] if c in table]]
     with atomic_path(out / 'summary.csv') as t: table.to_csv(t, index=False, float_format='%.4g')
@@ -148,9 +148,7 @@ def _write_summary(out: Path, jobs: list, rows: dict, title: str):
     md = [f'# Sweep{": " + title if title else ""}', '',
           f"{len(done)} of {len(table)} jobs done, {int((table.status == 'failed').sum())} failed; each job's folder is "
           "`<name>/` (the folder `argminn run` writes).", '',
-          '| ' + ' | '.join(table.columns) + ' |', '|' + ' --- |' * len(table.columns)]
-    md += ['| ' + ' | '.join('' if pd.isna(v) else (f'{v:.4g}' if isinstance(v, float) else str(v)) for v in r) + ' |'
-           for r in table.itertuples(index=False)]
+          _md_table(table.map(lambda v: '' if pd.isna(v) else (f'{v:.4g}' if isinstance(v, float) else str(v))))]
     with atomic_path(out / 'summary.md') as t: t.write_text('\n'.join(md) + '\n')
     markdown_to_html(out / 'summary.md')
     return table

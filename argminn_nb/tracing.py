@@ -94,12 +94,13 @@ def instance_drops(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
                    hits: pd.DataFrame, # traced instances (seq, filter, start), e.g. from `trace_instances`
                    batch_size: int = 256, # instances per forward pass
                    device=None, # None: CUDA if available, else CPU
+                   logits=None, # the logits of `X`, where the caller has them (None: computed here)
                    ) -> np.ndarray:
     "Per instance: the drop in logit when that filter's activation at that position alone is set to zero."
     with _ScannerEdit(model) as ed:
         if len(hits) == 0: return np.zeros(0)
         X = np.asarray(X)
-        base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy()
+        base = batched(model, X, _logits, batch_size=batch_size, device=device).numpy() if logits is None else np.asarray(logits)
         seq, f, pos = (hits[c].to_numpy(dtype=np.int64).copy() for c in ('seq', 'filter', 'start'))
         def zeroed(out, fb, pb):                                             # 0 before the ReLU: silent at that one position
             out = out.clone(); out[torch.arange(len(out), device=out.device), fb, pb] = 0.0
@@ -117,9 +118,10 @@ def confirm_instances(model: nn.Module, # a model with a `scanner` Conv1d (ARGMI
                       min_drop: float = 1.0, # logit drop an instance must cause to be kept
                       batch_size: int = 256, # instances per forward pass
                       device=None, # None: CUDA if available, else CPU
+                      logits=None, # the logits of `X`, where the caller has them (None: computed here)
                       ) -> pd.DataFrame:
     "The traced instances whose removal (that one activation set to zero) lowers the logit by ≥ `min_drop`, with a `drop` column."
-    d = instance_drops(model, X, hits, batch_size, device)
+    d = instance_drops(model, X, hits, batch_size, device, logits=logits)
     out = hits.assign(drop=d)
     kept = out[out['drop'] >= min_drop].reset_index(drop=True)
     if 'rank' in kept: kept['rank'] = np.arange(1, len(kept) + 1)

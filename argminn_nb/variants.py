@@ -124,15 +124,6 @@ def _passes(model: nn.Module, X: np.ndarray, traced: bool, batch_size: int, devi
     A = scanner_activations(model, X, batch_size, device) if getattr(model, 'scanner', None) is not None else None
     return z, A, None
 
-def _confirmed(model: nn.Module, X: np.ndarray, hits: pd.DataFrame, min_drop: float, batch_size: int, device) -> pd.DataFrame:
-    "The instances of `hits` whose removal lowers their own window's logit by >= min_drop (forward passes on those windows only)."
-    from argminn_nb.tracing import confirm_instances
-    if not len(hits): return hits
-    seqs = np.unique(hits.seq.to_numpy())
-    kept = confirm_instances(model, X[seqs], hits.assign(seq=np.searchsorted(seqs, hits.seq.to_numpy())), min_drop,
-                             batch_size=batch_size, device=device)
-    return kept.assign(seq=seqs[kept.seq.to_numpy()])
-
 def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, instances, activations) or any model with a scanner
                     windows: VariantWindows, # from `variant_windows` (or paired sequences, see `paired_windows`)
                     rule=None, # `tracing.TracingRule` for the instances (None: `tracing.DEFAULT_RULE`)
@@ -146,7 +137,7 @@ def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, inst
     from argminn_nb.core import progress
     from argminn_nb.dna import check_one_hot
     from argminn_nb.interpret import instances_from_trace, scanner_activations
-    from argminn_nb.tracing import DEFAULT_RULE
+    from argminn_nb.tracing import DEFAULT_RULE, confirm_instances
     check_one_hot(windows.ref); check_one_hot(windows.alt)
     names, rule = names or {}, DEFAULT_RULE if rule is None else rule
     traced = bool(getattr(model, 'traces_attention', False))            # ARGMINN: logits(X, return_attention=True)
@@ -179,8 +170,8 @@ def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, inst
             hr = near(instances_from_trace(Ar, att_r, positions=at_variant, **kw))
             ha = near(instances_from_trace(Aa, att_a, positions=at_variant, **kw))
             if rule.min_drop is not None:        # the rule's confirmation, on the instances at the variant only: lost = used before, not after
-                hr = _confirmed(model, windows.ref[sl], hr, rule.min_drop, batch_size, device)
-                ha = _confirmed(model, windows.alt[sl], ha, rule.min_drop, batch_size, device)
+                hr = confirm_instances(model, windows.ref[sl], hr, rule.min_drop, batch_size, device, logits=zr)
+                ha = confirm_instances(model, windows.alt[sl], ha, rule.min_drop, batch_size, device, logits=za)
             out['lost'], out['gained'] = _compare_instances(hr, ha, at, al - rl, n, names)
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
