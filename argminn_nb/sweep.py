@@ -21,15 +21,16 @@ from .models import ARGMINN, CNNBaseline
 from .outputs import OutputLock, check_out_path
 
 # %% auto #0
-__all__ = ['DATA_KEYS', 'FIT_KEYS', 'RUN_KEYS', 'SWEEP_KEYS', 'SUMMARY_COLUMNS', 'SweepJob', 'read_sweep', 'expand_sweep',
-           'SweepResult', 'run_sweep']
+__all__ = ['DATA_KEYS', 'FIT_KEYS', 'RUN_KEYS', 'SWEEP_KEYS', 'VARIANT_KEYS', 'SUMMARY_COLUMNS', 'SweepJob', 'read_sweep',
+           'expand_sweep', 'record_jobs', 'SweepResult', 'run_sweep']
 
 # %% ../nbs/api/12a_sweep.ipynb #4fa69476
 DATA_KEYS = ('dataset', 'fasta', 'negatives', 'labels', 'crop', 'instances', 'peaks', 'genome', 'random_state')
 FIT_KEYS = ('epochs', 'batches_per_epoch', 'eval_batches', 'lr', 'grad_clip', 'attention_entropy', 'early_stopping',
-            'warmup_until_auroc', 'warmup_min_gain')
+            'warmup_until_auroc', 'warmup_min_gain', 'schedules', 'reduction')
 RUN_KEYS = ('interpret', 'device')
-SWEEP_KEYS = ('name', 'data', 'model', 'fit', 'seeds', 'run')
+SWEEP_KEYS = ('name', 'data', 'model', 'fit', 'variants', 'seeds', 'run')
+VARIANT_KEYS = ('label', 'model', 'fit')
 _PIPELINE_FIT = ('epochs', 'batches_per_epoch', 'eval_batches')           # run_pipeline arguments; the rest go to fit
 
 def _model_keys() -> tuple:
@@ -81,34 +82,70 @@ def read_sweep(spec, # a path to a YAML (or JSON) sweep file, or the mapping its
     _check_keys(spec.get('model', {}) or {}, _model_keys(), 'model')
     _check_keys(spec.get('fit', {}) or {}, FIT_KEYS, 'fit')
     _check_keys(spec.get('run', {}) or {}, RUN_KEYS, 'run')
+    for name, v in (spec.get('variants') or {}).items():
+        if not isinstance(name, str) or _safe(name) != name or '__' in name:
+            raise ValueError(f"variant name {name!r} becomes part of a folder name: letters, digits and _ . = + - only (no '__')")
+        _check_keys(v or {}, VARIANT_KEYS, f'variant {name!r}')
+        _check_keys((v or {}).get('model') or {}, _model_keys(), f'variant {name!r} model')
+        _check_keys((v or {}).get('fit') or {}, FIT_KEYS, f'variant {name!r} fit')
     seeds = spec.get('seeds', [0])
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds): raise ValueError(f"seeds must be a list of integers, got {seeds!r}")
     return spec
 
+def _variants(spec: dict) -> list[tuple[str, dict, dict]]:
+    "(name, model options, fit options) of each variant: its own options over the sweep's `model` and `fit` (one unnamed variant without `variants`)."
+    base_m, base_f = dict(spec.get('model') or {}), dict(spec.get('fit') or {})
+    vs = spec.get('variants') or {'': {}}
+    return [(k, {**base_m, **((v or {}).get('model') or {})}, {**base_f, **((v or {}).get('fit') or {})}) for k, v in vs.items()]
+
 def expand_sweep(spec, # a sweep file or mapping (see `read_sweep`)
                  ) -> list[SweepJob]:
-    "The jobs of a sweep: data sources × model options × fit options × seeds, each named."
+    "The jobs of a sweep: variants × data sources × model options × fit options × seeds, each named."
     spec = read_sweep(spec)
     data = spec['data'] if isinstance(spec['data'], list) else [spec['data']]
     sources = [s for src in data for s in _cross(src)]
-    models, fits = _cross(dict(spec.get('model') or {})), _cross(dict(spec.get('fit') or {}))
-    varying = [k for k, v in {**(spec.get('model') or {}), **(spec.get('fit') or {})}.items() if isinstance(v, list) and len(v) > 1]
     run = dict(spec.get('run') or {})
     jobs = []
-    for src, mo, fo, seed in itertools.product(sources, models, fits, spec.get('seeds', [0])):
-        mo = dict(mo); kind = mo.pop('kind', 'argminn')
-        tag = '_'.join(f"{k}-{({**mo, **fo}).get(k)}" for k in varying)
-        name = _safe('__'.join(x for x in (_source_name(src), tag, f's{seed}') if x))
-        kw = dict(model=kind, seeds=(int(seed),), interpret=bool(run.get('interpret', True)), device=run.get('device'),
-                  model_options=mo or None, fit_options={k: v for k, v in fo.items() if k not in _PIPELINE_FIT} or None,
-                  **{k: fo[k] for k in _PIPELINE_FIT if k in fo})
-        kw.update({k: v for k, v in src.items() if k != 'random_state'})
-        if 'random_state' in src: kw['random_state'] = src['random_state']
-        jobs.append(SweepJob(name, dict(source=_source_name(src), seed=int(seed), **{k: ({**mo, **fo}).get(k) for k in varying}), kw))
+    for vname, model, fit in _variants(spec):
+        models, fits = _cross(model), _cross(fit)
+        varying = [k for k, v in {**model, **fit}.items() if isinstance(v, list) and len(v) > 1]
+        for src, mo, fo, seed in itertools.product(sources, models, fits, spec.get('seeds', [0])):
+            mo = dict(mo); kind = mo.pop('kind', 'argminn')
+            tag = '_'.join(x for x in (vname, *(f"{k}-{({**mo, **fo}).get(k)}" for k in varying)) if x)
+            name = _safe('__'.join(x for x in (_source_name(src), tag, f's{seed}') if x))
+            kw = dict(model=kind, seeds=(int(seed),), interpret=bool(run.get('interpret', True)), device=run.get('device'),
+                      model_options=mo or None, fit_options={k: v for k, v in fo.items() if k not in _PIPELINE_FIT} or None,
+                      **{k: fo[k] for k in _PIPELINE_FIT if k in fo})
+            kw.update({k: v for k, v in src.items() if k != 'random_state'})
+            if 'random_state' in src: kw['random_state'] = src['random_state']
+            settings = dict(source=_source_name(src), **({'variant': vname} if vname else {}), seed=int(seed),
+                            **{k: ({**mo, **fo}).get(k) for k in varying})
+            jobs.append(SweepJob(name, settings, kw))
     names = [j.name for j in jobs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup: raise ValueError(f"two jobs are both named {dup[0]!r}: give the data sources distinct names (or drop the repeated entry)")
     return jobs
+
+def record_jobs(spec, # a sweep file or mapping (see `read_sweep`)
+                ) -> dict:
+    "The sweep's jobs as `pipeline.run_records` jobs (name -> `train_on_simulation` / `train_on_fasta` arguments): one JSON summary per run instead of run folders, as the experiment notebooks keep them."
+    out = {}
+    for j in expand_sweep(spec):
+        kw = j.kwargs
+        if kw.get('peaks') is not None or kw.get('instances') is not None:
+            raise ValueError(f"{j.name}: run records take simulated datasets and FASTA files (without instances); run it with run_sweep")
+        job = {k: kw[k] for k in ('dataset', 'fasta', 'negatives', 'labels', 'crop') if k in kw}
+        job.update(model=kw['model'], **{k: kw[k] for k in _PIPELINE_FIT if k in kw and not (k == 'eval_batches' and 'fasta' in kw)},
+                   seeds=kw['seeds'], data_seed=kw.get('random_state', 0))
+        if kw['model_options']: job['model_options'] = kw['model_options']
+        fit = dict(kw['fit_options'] or {})
+        if 'attention_entropy' in fit:
+            from argminn_nb.pipeline import entropy_schedule_for
+            fit['entropy_schedule'] = entropy_schedule_for(job.get('epochs', 40), float(fit.pop('attention_entropy')))
+        job.update(fit)
+        if kw.get('device') is not None: job['device'] = kw['device']
+        out[j.name] = job
+    return out
 
 # %% ../nbs/api/12a_sweep.ipynb #13c3b051
 SUMMARY_COLUMNS = ['name', 'status', 'test_accuracy', 'test_auroc', 'live_filters', 'motifs_recovered', 'precision', 'recall',

@@ -101,3 +101,25 @@ def test_bad_sweeps(tmp_path):
     assert r.returncode == 1 and '1 of 2 jobs done, 1 failed' in r.stdout, (r.stdout, r.stderr)
     s = pd.read_csv(tmp_path / 'f' / 'summary.csv')
     assert s.status.tolist() == ['done', 'failed'] and 'FASTA file not found' in s.error[1]
+
+
+def test_experiment_07_sweep_files_name_the_committed_records():
+    "The notebook reads its records back only if the sweep files give exactly the jobs the records were trained with."
+    from argminn_nb.pipeline import _jsonable
+    from argminn_nb.sweep import record_jobs
+    exp = Path(__file__).resolve().parents[1] / 'nbs' / 'experiments'
+    records = {p.stem: json.loads(p.read_text())['job'] for p in (exp / 'results' / '07_argminn_ablation_runs').glob('*.json')}
+    names = []
+    for f in ('07_argminn_ablation.yaml', '07_argminn_ablation_stage2.yaml'):
+        for name, job in record_jobs(exp / 'sweeps' / f).items():
+            ckpt = Path('../../runs/07_argminn_ablation') / name.rsplit('__', 1)[0] / f"seed_{job['seeds'][0]}"
+            assert _jsonable(dict(job, checkpoint_dir=str(ckpt), resume=True, device='cpu')) == records[name], name
+            names.append(name)
+    assert sorted(names) == sorted(records)
+
+
+def test_sweep_variants_dry_run():
+    exp = Path(__file__).resolve().parents[1] / 'nbs' / 'experiments' / 'sweeps'
+    r = cli('sweep', str(exp / '07_argminn_ablation.yaml'), '--dry-run')
+    assert r.returncode == 0, r.stderr
+    assert 'tal_gata__paper__s0' in r.stdout and 'rest__bn_dropout0__s2' in r.stdout
