@@ -285,6 +285,211 @@ def plot_instance_positions(hits: pd.DataFrame, # traced instances: filter, star
     fig.tight_layout()
     return fig
 
+# %% ../nbs/api/11b_report.ipynb #b8e67ec2
+@dataclass
+class _Reading:
+    "What the sections of `interpretation_report` share: the inputs, and what earlier sections found."
+    model: nn.Module
+    X: np.ndarray
+    y: np.ndarray
+    inst: pd.DataFrame | None # planted/known instances (sequence coordinates), if any
+    motifs: object
+    out: Path
+    link: str # link prefix of the figures in the Markdown
+    q: float # TOMTOM q threshold of a match
+    rep: InterpretationReport
+    md: list = field(default_factory=list)
+    t: pd.DataFrame | None = field(default=None, init=False) # filter table (filters section)
+    names: dict = field(default_factory=dict, init=False) # filter -> matched motif name (q < q)
+    relevant: list = field(default_factory=list, init=False) # the motifs a reading should find
+    pos: np.ndarray | None = field(default=None, init=False) # indices of the traced positives
+    hits_low: pd.DataFrame | None = field(default=None, init=False) # traced at the lowest threshold of the precision-recall grid
+    hits: pd.DataFrame | None = field(default=None, init=False) # traced at the rule's threshold
+    inst_p: pd.DataFrame | None = field(default=None, init=False) # known instances of the traced positives (their own numbering)
+
+def _filters_section(r: _Reading, background, jaspar_top: int):
+    "Filters as motifs: logos with their best match, each live filter beside its match (and top JASPAR matches), filters.meme."
+    rep, out, link = r.rep, r.out, r.link
+    fm = match_filters(r.model, r.motifs, X=r.X, background=background)
+    r.t = t = fm.table
+    rep.tables['filter_matches'] = t; rep.tables['tomtom'] = fm.matches
+    rep.files['filters_meme'] = write_meme(fm.pfms.motifs(), out / 'filters.meme')   # live filters only
+    labels = {int(f['filter']): (f"{f.best_match} ({f.neg_log10_q:.1f})" if f.best_match else '') for _, f in t.iterrows()}
+    rep.figures['filter_logos'] = _save_fig(plot_filter_logos(r.model, labels, dead=t.dead.values,
+                                            title=f'{type(r.model).__name__} filters (mean-centred weights; best match, −log10 q)'),
+                                            out / 'filter_logos.png')
+    rep.figures['filter_matches'] = _save_fig(plot_filter_matches(r.model, fm, r.motifs, title='filters beside their best match'),
+                                              out / 'filter_matches.png')
+    live = t[~t.dead]
+    if jaspar_top and len(live): _jaspar_matches(r, fm, live, jaspar_top)
+    rep.metrics.update(n_filters=int(len(t)), n_dead_filters=int(t.dead.sum()), n_filters_matched=int((live.q_value < r.q).sum()))
+    r.md += [f"{len(live)} of {len(t)} filters are live; {rep.metrics['n_filters_matched']} match a known motif with "
+             f"TOMTOM q < {r.q}.", '', f'![filters]({link}filter_logos.png)', '', f'![filter matches]({link}filter_matches.png)', '',
+             *([f"Each live filter's top {jaspar_top} JASPAR 2024 CORE vertebrate matches (`{link}jaspar_matches.csv`), "
+                "aligned by TOMTOM's offset and strand:", '', f'![JASPAR matches]({link}jaspar_matches.png)', '']
+               if 'jaspar_matches' in rep.figures else []),
+             f"The live filters' PFMs are in `{link}filters.meme` (MEME minimal format: MEME-suite tools, `memelite`, "
+             "`argminn_nb.motifs.read_meme`).", '',
+             _md_table(live[['filter', 'consensus', 'best_match', 'q_value', 'neg_log10_q', 'strand']]), '']
+    r.relevant = ([m for m in dict(named_pfms(r.motifs)) if m in set(r.inst.motif)] if r.inst is not None  # the motifs with instances
+                  else sorted(set(live.best_match) - {''}))
+    r.names = {int(f['filter']): f.best_match for _, f in t.iterrows() if f.best_match and f.q_value < r.q}
+    return fm
+
+def _jaspar_matches(r: _Reading, fm, live: pd.DataFrame, top: int):
+    "Each live filter's top JASPAR 2024 CORE vertebrate matches: table and figure."
+    from argminn_nb.matching import top_matches
+    from argminn_nb.motifs import jaspar_motifs
+    jm = jaspar_motifs('vertebrates')
+    fj = fm if set(dict(named_pfms(r.motifs))) == set(dict(named_pfms(jm))) else match_filters(r.model, jm, X=r.X)
+    tj = top_matches(fj.matches, top)
+    tj = tj.assign(filter=tj['query'].str.rsplit('_', n=1).str[-1].astype(int))
+    tj = tj[tj['filter'].isin(live['filter'])][['filter', 'rank', 'target', 'q_value', 'neg_log10_q', 'offset', 'strand']]
+    r.rep.tables['jaspar_matches'] = tj.reset_index(drop=True)
+    r.rep.figures['jaspar_matches'] = _save_fig(plot_filter_matches(r.model, fj, jm, top=top,
+                                                title=f'live filters beside their top {top} JASPAR 2024 CORE vertebrate matches '
+                                                      '(grey: q ≥ 0.05)'), r.out / 'jaspar_matches.png')
+
+def _recovery_section(r: _Reading, fm, baseline, background):
+    "Which motifs a filter recovers (and the baseline's filters, when given)."
+    rep, link = r.rep, r.link
+    results = {type(r.model).__name__: fm}
+    if baseline is not None:
+        fb = match_filters(baseline, r.motifs, X=r.X, background=background)
+        rep.tables['baseline_filter_matches'] = fb.table
+        lb = {int(f['filter']): (f"{f.best_match} ({f.neg_log10_q:.1f})" if f.best_match else '') for _, f in fb.table.iterrows()}
+        rep.figures['baseline_filter_logos'] = _save_fig(plot_filter_logos(baseline, lb, dead=fb.table.dead.values,
+                                                         title=f'{type(baseline).__name__} first-layer filters'),
+                                                         r.out / 'baseline_filter_logos.png')
+        r.md += [f'![baseline filters]({link}baseline_filter_logos.png)', '']
+        results[type(baseline).__name__ + ' (baseline)'] = fb
+    rec = motif_recovery(results, r.relevant, r.q)
+    rep.tables['motif_recovery'] = rec
+    if len(rec):
+        ax = plot_motif_recovery(rec); ax.set_title('best similarity of any filter to each motif', fontsize=9)
+        rep.figures['motif_recovery'] = _save_fig(ax.figure, r.out / 'motif_recovery.png')
+        r.md += [f'![motif recovery]({link}motif_recovery.png)', '']
+    mine = rec[rec.model == type(r.model).__name__]
+    rep.metrics['motifs_recovered'] = {m.motif: bool(m.recovered) for _, m in mine.iterrows()}
+    if r.inst is not None and len(mine): rep.metrics['all_motifs_recovered'] = bool(mine.recovered.all())   # none named: no claim
+
+# %% ../nbs/api/11b_report.ipynb #be449ba7
+def _traced_section(r: _Reading, rule, n_trace):
+    "Instances traced through attention in the positives (and, with both classes, `tracing_section`)."
+    rep = r.rep
+    pos = np.flatnonzero(r.y == 1)
+    if n_trace is not None: pos = pos[:n_trace]
+    if len(pos) == 0: raise ValueError("data has no positive sequences to trace")
+    r.pos = pos
+    r.hits_low = replace(rule, threshold=min(min(TRACE_THRESHOLDS), rule.threshold)).trace(r.model, r.X[pos])   # once, for every threshold
+    hits = r.hits_low[r.hits_low.score >= rule.threshold].reset_index(drop=True)
+    hits['rank'] = np.arange(1, len(hits) + 1)
+    hits.attrs = dict(r.hits_low.attrs, attention_threshold=float(rule.threshold), rule=rule.describe())
+    hits.insert(1, 'data_index', pos[hits.seq.values])
+    r.hits = hits
+    rep.metrics.update(n_traced_sequences=int(len(pos)), n_traced_instances=int(len(hits)),
+                       sequences_with_instances=float(hits.seq.nunique() / len(pos)), tracing_rule=rule.describe())
+    if (r.y == 0).any():                                     # both classes: what tracing finds where, and what each filter does
+        tmd, ttab, tmet = tracing_section(r.model, r.X, r.y, r.out, r.link, names=dict(r.names), n_trace=n_trace, rule=rule)
+        rep.tables.update(ttab); rep.metrics.update(tmet); rep.figures['filter_effects'] = r.out / 'filter_effects.png'
+        r.md += tmd
+    r.md += ['### Motif instances traced through attention', '',
+             f"{len(hits)} instances traced in {len(pos)} positive sequences ({rule.describe()}); "
+             f"{hits.seq.nunique()} sequences have at least one.", '']
+
+def _planted_section(r: _Reading, rule, ks):
+    "The traced instances against the known ones: top-k precision, and precision and recall per attention threshold."
+    rep, link, name = r.rep, r.link, type(r.model).__name__ + ' attention tracing'
+    remap = -np.ones(len(r.X), dtype=np.int64); remap[r.pos] = np.arange(len(r.pos))
+    r.inst_p = inst_p = r.inst[np.isin(r.inst.seq.values, r.pos)].assign(seq=lambda d: remap[d.seq.values])
+    r.hits = label_hits(r.hits, inst_p)
+    pk = topk_precision(r.hits, ks=ks)
+    rep.tables['topk_precision'] = pk
+    if len(pk):
+        rep.figures['topk_precision'] = _save_fig(plot_topk_precision({name: pk}).figure, r.out / 'topk_precision.png')
+        rep.metrics.update(precision_all=float(pk.precision.iloc[-1]), precision_at={int(k): float(p) for k, p in zip(pk.k, pk.precision)})
+        r.md += [f"Top-k precision against the planted instances: {pk.precision.iloc[-1]:.3f} over all "
+                 f"{int(pk.k.iloc[-1])} traced instances.", '', f'![top-k precision]({link}topk_precision.png)', '']
+    pr = tracing_precision_recall(r.hits_low, inst_p, thresholds=sorted(set(TRACE_THRESHOLDS) | {float(rule.threshold)}))
+    rep.tables['tracing_precision_recall'] = pr
+    at = pr[np.isclose(pr.threshold, rule.threshold)].iloc[0]
+    rep.metrics.update(recall=float(at.recall), precision=float(at.precision),
+                       precision_recall={f'{p.threshold:g}': dict(precision=float(p.precision), recall=float(p.recall))
+                                         for p in pr.itertuples()})
+    ax = plot_precision_recall({name: pr})
+    ax.set_title('traced instances vs planted ones, per attention threshold', fontsize=9)
+    rep.figures['tracing_precision_recall'] = _save_fig(ax.figure, r.out / 'tracing_precision_recall.png')
+    att_words = 'attention' if rule.attention == 'absolute' else "attention relative to its head's peak"
+    r.md += [f"At {att_words} ≥ {rule.threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
+             f"instances are planted ones) and recall {at.recall:.3f} ({int(at.n_found)} of {int(at.n_planted)} planted "
+             f"instances found); a hit is an overlap of at least half of the shorter interval. Other thresholds:", '',
+             _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',
+             f'![precision and recall]({link}tracing_precision_recall.png)', '']
+
+def _spacing_section(r: _Reading, cfg):
+    "Traced spacings between every pair of the known motifs, beside the planted ones (and the simulation's gap set)."
+    import matplotlib.pyplot as plt
+    rep, inst_p = r.rep, r.inst_p
+    ms = [m for m in r.relevant if m in set(inst_p.motif)]
+    for a, b in itertools.combinations(ms, 2):
+        fa = [f for f, n in r.names.items() if n == a]; fb_ = [f for f, n in r.names.items() if n == b]
+        if not fa or not fb_: continue
+        spc = pd.concat([instance_spacings(r.hits, i, j).assign(filter_a=i, filter_b=j) for i in fa for j in fb_], ignore_index=True)
+        if len(spc) == 0: continue
+        cmp_ = compare_spacings(spc, inst_p, a, b)
+        rep.tables[f'spacing_{a}_{b}'] = spc
+        fig, axs = plt.subplots(1, 2, figsize=(9, 2.8))
+        plot_spacings(spc, ax=axs[0], title=f'traced: filters {fa} ({a}) and {fb_} ({b})')
+        pg = planted_gaps(inst_p, a, b)
+        plot_spacings(pg.rename(columns={'planted_gap': 'gap'}), ax=axs[1], title=f'planted {a}–{b} gaps (motif coordinates)')
+        axs[1].set_xlabel('gap (bp, motif coordinates)')
+        rep.figures[f'spacing_{a}_{b}'] = _save_fig(fig, r.out / f'spacing_{a}_{b}.png')
+        if len(cmp_):
+            shift = int(cmp_.difference.mode().iloc[0])
+            rep.metrics[f'spacing_{a}_{b}'] = dict(n_pairs=int(len(spc)), shift=shift, consistent=float((cmp_.difference == shift).mean()))
+            gaps = simulated_gaps(cfg, a, b) if cfg is not None else ()
+            if gaps:
+                ag = spacing_agreement(spc, inst_p, a, b, gaps)
+                rep.metrics[f'spacing_{a}_{b}'].update(in_simulated_set=ag.in_set, simulated_gaps=list(gaps))
+                r.md += [f"{a}–{b}: {ag.in_set:.0%} of {ag.n_pairs} traced pairs are a simulated gap apart "
+                         f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
+        r.md += [f"![spacing {a}-{b}]({r.link}spacing_{a}_{b}.png)", '']
+
+# %% ../nbs/api/11b_report.ipynb #4da1f2b3
+def _instance_files_section(r: _Reading, seq_names, coords, genomic: bool):
+    "instances.bed / instances.tsv of the traced instances (on the genome when `coords` places the sequences), and where they fall."
+    rep, link, hits = r.rep, r.link, r.hits
+    rep.tables['traced_instances'] = hits
+    rep.files.update(_write_instances(hits, r.X, r.t, r.out, seq_names, coords, genomic))
+    where = ('chromosome, start, end on the genome' if genomic else
+             'record, start, end in the record as it is in the FASTA file' if coords is not None else 'sequence, start, end')
+    rep.figures['instance_positions'] = _save_fig(plot_instance_positions(hits, r.X.shape[-1], r.names), r.out / 'instance_positions.png')
+    r.md += [f'![instance positions]({link}instance_positions.png)', '']
+    r.md += [f"Traced instances for other tools: `{link}instances.bed` (BED6: {where}, motif, "
+             f"1000 × attention, strand) and `{link}instances.tsv` (also the filter, activation and the matched bases"
+             + (", with positions in each sequence and on the genome" if genomic else
+                ", with positions in each sequence and in its record" if coords is not None else '') + ").", '']
+
+def _examples_section(r: _Reading, n_examples: int, random_state):
+    "A few positives with the most distinct traced filters, drawn with their instances."
+    rng = as_rng(random_state)
+    counts = r.hits.groupby('seq')['filter'].nunique()
+    cand = counts[counts == counts.max()].index.values if len(counts) else np.array([], dtype=int)
+    ex = sorted(rng.choice(cand, size=min(n_examples, len(cand)), replace=False).tolist()) if len(cand) else []
+    if ex:
+        r.rep.figures['traced_examples'] = _save_fig(plot_traced_examples(r.model, r.X[r.pos], ex, hits=r.hits, instances=r.inst_p,
+                                                     filter_names=r.names, window=160), r.out / 'traced_examples.png')
+        r.md += [f'![traced examples]({r.link}traced_examples.png)', '']
+
+def _finish(r: _Reading) -> InterpretationReport:
+    "Tables as CSV, the Markdown section, and its HTML page."
+    for k, v in r.rep.tables.items(): v.to_csv(r.out / f'{k}.csv', index=False)
+    r.rep.markdown = '\n'.join(r.md)
+    (r.out / 'interpretation.md').write_text(r.rep.markdown)
+    markdown_to_html(r.out / 'interpretation.md')
+    return r.rep
+
+# %% ../nbs/api/11b_report.ipynb #843c94ae
 def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with a `scanner`; tracing needs ARGMINN)
                           data, # SimData, or (X, y) / (X, y, instances) with `motifs`
                           out_dir, # folder for figures, tables and the Markdown section
@@ -304,189 +509,34 @@ def interpretation_report(model: nn.Module, # trained ARGMINN (or any model with
                           jaspar_top: int = 3, # JASPAR 2024 CORE vertebrate matches drawn and listed per live filter (0: none)
                           ) -> InterpretationReport:
     "Write the filter, motif-match, instance and syntax analysis of `model` on `data` to `out_dir`."
-    import matplotlib.pyplot as plt
     from argminn_nb.tracing import DEFAULT_RULE
     rule = DEFAULT_RULE if rule is None else rule
     if attention_threshold is not None: rule = replace(rule, threshold=float(attention_threshold))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     X, y, inst, motifs = _unpack_data(data, motifs)
-    cfg = getattr(data, 'config', None)
     if coords is None: coords = getattr(data, 'coords', None)
     if seq_names is None: seq_names = getattr(data, 'names', None)
     check_one_hot(X)
     if motifs is None:
         from argminn_nb.motifs import jaspar_motifs
         motifs = jaspar_motifs('vertebrates')
-    rep = InterpretationReport(out)
-    md = ['## Reading the model', '']
-    # filters as motifs
-    fm = match_filters(model, motifs, X=X, background=background)
-    t = fm.table
-    rep.tables['filter_matches'] = t; rep.tables['tomtom'] = fm.matches
-    rep.files['filters_meme'] = write_meme(fm.pfms.motifs(), out / 'filters.meme')   # live filters only
-    labels = {int(r['filter']): (f"{r.best_match} ({r.neg_log10_q:.1f})" if r.best_match else '') for _, r in t.iterrows()}
-    rep.figures['filter_logos'] = _save_fig(plot_filter_logos(model, labels, dead=t.dead.values,
-                                            title=f'{type(model).__name__} filters (mean-centred weights; best match, −log10 q)'),
-                                            out / 'filter_logos.png')
-    rep.figures['filter_matches'] = _save_fig(plot_filter_matches(model, fm, motifs, title='filters beside their best match'),
-                                              out / 'filter_matches.png')
-    live = t[~t.dead]
-    if jaspar_top and len(live):
-        from argminn_nb.matching import top_matches
-        from argminn_nb.motifs import jaspar_motifs
-        jm = jaspar_motifs('vertebrates')
-        fj = fm if set(dict(named_pfms(motifs))) == set(dict(named_pfms(jm))) else match_filters(model, jm, X=X)
-        tj = top_matches(fj.matches, jaspar_top)
-        tj = tj.assign(filter=tj['query'].str.rsplit('_', n=1).str[-1].astype(int))
-        tj = tj[tj['filter'].isin(live['filter'])][['filter', 'rank', 'target', 'q_value', 'neg_log10_q', 'offset', 'strand']]
-        rep.tables['jaspar_matches'] = tj.reset_index(drop=True)
-        rep.figures['jaspar_matches'] = _save_fig(plot_filter_matches(model, fj, jm, top=jaspar_top,
-                                                  title=f'live filters beside their top {jaspar_top} JASPAR 2024 CORE vertebrate matches '
-                                                        '(grey: q ≥ 0.05)'), out / 'jaspar_matches.png')
-    rep.metrics.update(n_filters=int(len(t)), n_dead_filters=int(t.dead.sum()),
-                       n_filters_matched=int((live.q_value < q_threshold).sum()))
-    md += [f"{len(live)} of {len(t)} filters are live; {rep.metrics['n_filters_matched']} match a known motif with "
-           f"TOMTOM q < {q_threshold}.", '', f'![filters]({link_prefix}filter_logos.png)', '',
-           f'![filter matches]({link_prefix}filter_matches.png)', '',
-           *([f"Each live filter's top {jaspar_top} JASPAR 2024 CORE vertebrate matches (`{link_prefix}jaspar_matches.csv`), "
-              "aligned by TOMTOM's offset and strand:", '', f'![JASPAR matches]({link_prefix}jaspar_matches.png)', '']
-             if 'jaspar_matches' in rep.figures else []),
-           f"The live filters' PFMs are in `{link_prefix}filters.meme` (MEME minimal format: MEME-suite tools, `memelite`, "
-           "`argminn_nb.motifs.read_meme`).", '',
-           _md_table(live[['filter', 'consensus', 'best_match', 'q_value', 'neg_log10_q', 'strand']]), '']
-    relevant = ([m for m in dict(named_pfms(motifs)) if m in set(inst.motif)] if inst is not None   # the motifs with instances
-                else sorted(set(live.best_match) - {''}))
-    results = {type(model).__name__: fm}
-    if baseline is not None:
-        fb = match_filters(baseline, motifs, X=X, background=background)
-        rep.tables['baseline_filter_matches'] = fb.table
-        lb = {int(r['filter']): (f"{r.best_match} ({r.neg_log10_q:.1f})" if r.best_match else '') for _, r in fb.table.iterrows()}
-        rep.figures['baseline_filter_logos'] = _save_fig(plot_filter_logos(baseline, lb, dead=fb.table.dead.values,
-                                                         title=f'{type(baseline).__name__} first-layer filters'),
-                                                         out / 'baseline_filter_logos.png')
-        md += [f'![baseline filters]({link_prefix}baseline_filter_logos.png)', '']
-        results[type(baseline).__name__ + ' (baseline)'] = fb
-    rec = motif_recovery(results, relevant, q_threshold)
-    rep.tables['motif_recovery'] = rec
-    if len(rec):
-        ax = plot_motif_recovery(rec); ax.set_title('best similarity of any filter to each motif', fontsize=9)
-        rep.figures['motif_recovery'] = _save_fig(ax.figure, out / 'motif_recovery.png')
-        md += [f'![motif recovery]({link_prefix}motif_recovery.png)', '']
-    mine = rec[rec.model == type(model).__name__]
-    rep.metrics['motifs_recovered'] = {r.motif: bool(r.recovered) for _, r in mine.iterrows()}
-    if inst is not None and len(mine): rep.metrics['all_motifs_recovered'] = bool(mine.recovered.all())   # none named: no claim
-    # instances and syntax
+    r = _Reading(model, X, y, inst, motifs, out, link_prefix, q_threshold, InterpretationReport(out), ['## Reading the model', ''])
+    fm = _filters_section(r, background, jaspar_top)
+    _recovery_section(r, fm, baseline, background)
     try: check_traceable(model)
     except ValueError:
-        md += ['(No attention trace: this model cannot trace instances.)']
-        rep.markdown = '\n'.join(md); (out / 'interpretation.md').write_text(rep.markdown)
-        markdown_to_html(out / 'interpretation.md')
-        for k, v in rep.tables.items(): v.to_csv(out / f'{k}.csv', index=False)
-        return rep
-    pos = np.flatnonzero(y == 1)
-    if n_trace is not None: pos = pos[:n_trace]
-    if len(pos) == 0: raise ValueError("data has no positive sequences to trace")
-    Xp = X[pos]
-    hits_low = replace(rule, threshold=min(min(TRACE_THRESHOLDS), rule.threshold)).trace(model, Xp)   # once, for every threshold
-    hits = hits_low[hits_low.score >= rule.threshold].reset_index(drop=True)
-    hits['rank'] = np.arange(1, len(hits) + 1)
-    hits.attrs = dict(hits_low.attrs, attention_threshold=float(rule.threshold), rule=rule.describe())
-    hits.insert(1, 'data_index', pos[hits.seq.values])
-    names = {int(r['filter']): r.best_match for _, r in t.iterrows() if r.best_match and r.q_value < q_threshold}
-    rep.metrics.update(n_traced_sequences=int(len(pos)), n_traced_instances=int(len(hits)),
-                       sequences_with_instances=float(hits.seq.nunique() / len(pos)), tracing_rule=rule.describe())
-    if (y == 0).any():                                       # both classes: what tracing finds where, and what each filter does
-        tmd, ttab, tmet = tracing_section(model, X, y, out, link_prefix, names={int(r['filter']): r.best_match for _, r in t.iterrows()
-                                          if r.best_match and r.q_value < q_threshold}, n_trace=n_trace, rule=rule)
-        rep.tables.update(ttab); rep.metrics.update(tmet); rep.figures['filter_effects'] = out / 'filter_effects.png'
-        md += tmd
-    md += ['### Motif instances traced through attention', '',
-           f"{len(hits)} instances traced in {len(pos)} positive sequences ({rule.describe()}); "
-           f"{hits.seq.nunique()} sequences have at least one.", '']
-    inst_p = None
+        r.md += ['(No attention trace: this model cannot trace instances.)']
+        return _finish(r)
+    _traced_section(r, rule, n_trace)
     if inst is not None:
-        remap = -np.ones(len(X), dtype=np.int64); remap[pos] = np.arange(len(pos))
-        inst_p = inst[np.isin(inst.seq.values, pos)].assign(seq=lambda d: remap[d.seq.values])
-        hits = label_hits(hits, inst_p)
-        pk = topk_precision(hits, ks=ks)
-        rep.tables['topk_precision'] = pk
-        if len(pk):
-            ax = plot_topk_precision({type(model).__name__ + ' attention tracing': pk})
-            rep.figures['topk_precision'] = _save_fig(ax.figure, out / 'topk_precision.png')
-            rep.metrics.update(precision_all=float(pk.precision.iloc[-1]),
-                               precision_at={int(k): float(p) for k, p in zip(pk.k, pk.precision)})
-            md += [f"Top-k precision against the planted instances: {pk.precision.iloc[-1]:.3f} over all "
-                   f"{int(pk.k.iloc[-1])} traced instances.", '', f'![top-k precision]({link_prefix}topk_precision.png)', '']
-        pr = tracing_precision_recall(hits_low, inst_p, thresholds=sorted(set(TRACE_THRESHOLDS) | {float(rule.threshold)}))
-        rep.tables['tracing_precision_recall'] = pr
-        at = pr[np.isclose(pr.threshold, rule.threshold)].iloc[0]
-        rep.metrics.update(recall=float(at.recall), precision=float(at.precision),
-                           precision_recall={f'{r.threshold:g}': dict(precision=float(r.precision), recall=float(r.recall))
-                                             for r in pr.itertuples()})
-        ax = plot_precision_recall({type(model).__name__ + ' attention tracing': pr})
-        ax.set_title('traced instances vs planted ones, per attention threshold', fontsize=9)
-        rep.figures['tracing_precision_recall'] = _save_fig(ax.figure, out / 'tracing_precision_recall.png')
-        att_words = 'attention' if rule.attention == 'absolute' else "attention relative to its head's peak"
-        md += [f"At {att_words} ≥ {rule.threshold:g}: precision {at.precision:.3f} ({int(at.n_true)} of {int(at.n_hits)} traced "
-               f"instances are planted ones) and recall {at.recall:.3f} ({int(at.n_found)} of {int(at.n_planted)} planted "
-               f"instances found); a hit is an overlap of at least half of the shorter interval. Other thresholds:", '',
-               _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',
-               f'![precision and recall]({link_prefix}tracing_precision_recall.png)', '']
-        # syntax between every pair of the dataset's motifs
-        ms = [m for m in relevant if m in set(inst_p.motif)]
-        for a, b in itertools.combinations(ms, 2):
-            fa = [f for f, n in names.items() if n == a]; fb_ = [f for f, n in names.items() if n == b]
-            if not fa or not fb_: continue
-            spc = pd.concat([instance_spacings(hits, i, j).assign(filter_a=i, filter_b=j) for i in fa for j in fb_],
-                            ignore_index=True)
-            if len(spc) == 0: continue
-            cmp_ = compare_spacings(spc, inst_p, a, b)
-            rep.tables[f'spacing_{a}_{b}'] = spc
-            fig, axs = plt.subplots(1, 2, figsize=(9, 2.8))
-            plot_spacings(spc, ax=axs[0], title=f'traced: filters {fa} ({a}) and {fb_} ({b})')
-            pg = planted_gaps(inst_p, a, b)
-            plot_spacings(pg.rename(columns={'planted_gap': 'gap'}), ax=axs[1], title=f'planted {a}–{b} gaps (motif coordinates)')
-            axs[1].set_xlabel('gap (bp, motif coordinates)')
-            rep.figures[f'spacing_{a}_{b}'] = _save_fig(fig, out / f'spacing_{a}_{b}.png')
-            if len(cmp_):
-                shift = int(cmp_.difference.mode().iloc[0])
-                rep.metrics[f'spacing_{a}_{b}'] = dict(n_pairs=int(len(spc)), shift=shift,
-                                                       consistent=float((cmp_.difference == shift).mean()))
-                gaps = simulated_gaps(cfg, a, b) if cfg is not None else ()
-                if gaps:
-                    ag = spacing_agreement(spc, inst_p, a, b, gaps)
-                    rep.metrics[f'spacing_{a}_{b}'].update(in_simulated_set=ag.in_set, simulated_gaps=list(gaps))
-                    md += [f"{a}–{b}: {ag.in_set:.0%} of {ag.n_pairs} traced pairs are a simulated gap apart "
-                           f"({_gap_text(gaps)} bp) after the filters' offset; {ag.exact:.0%} match their own sequence's planted gap.", '']
-            md += [f"![spacing {a}-{b}]({link_prefix}spacing_{a}_{b}.png)", '']
-    if (y == 0).any() and len(hits):                         # the rules between filters, read and then checked on the model
-        smd, stab, smet = syntax_section(model, X, y, hits, t, out, link_prefix, q_threshold=q_threshold, random_state=random_state)
-        md += smd; rep.tables.update(stab); rep.metrics.update(smet)
-    rep.tables['traced_instances'] = hits
-    genomic = coords is not None and getattr(data, 'genomic', True)
-    rep.files.update(_write_instances(hits, X, t, out, seq_names, coords, genomic))
-    where = ('chromosome, start, end on the genome' if genomic else
-             'record, start, end in the record as it is in the FASTA file' if coords is not None else 'sequence, start, end')
-    rep.figures['instance_positions'] = _save_fig(plot_instance_positions(hits, X.shape[-1], names), out / 'instance_positions.png')
-    md += [f'![instance positions]({link_prefix}instance_positions.png)', '']
-    md += [f"Traced instances for other tools: `{link_prefix}instances.bed` (BED6: {where}, motif, "
-           f"1000 × attention, strand) and `{link_prefix}instances.tsv` (also the filter, activation and the matched bases"
-           + (", with positions in each sequence and on the genome" if genomic else
-              ", with positions in each sequence and in its record" if coords is not None else '') + ").", '']
-    # examples
-    rng = as_rng(random_state)
-    counts = hits.groupby('seq')['filter'].nunique()
-    cand = counts[counts == counts.max()].index.values if len(counts) else np.array([], dtype=int)
-    ex = sorted(rng.choice(cand, size=min(n_examples, len(cand)), replace=False).tolist()) if len(cand) else []
-    if ex:
-        rep.figures['traced_examples'] = _save_fig(plot_traced_examples(model, Xp, ex, hits=hits, instances=inst_p,
-                                                   filter_names=names, window=160), out / 'traced_examples.png')
-        md += [f'![traced examples]({link_prefix}traced_examples.png)', '']
-    for k, v in rep.tables.items(): v.to_csv(out / f'{k}.csv', index=False)
-    rep.markdown = '\n'.join(md)
-    (out / 'interpretation.md').write_text(rep.markdown)
-    markdown_to_html(out / 'interpretation.md')
-    return rep
+        _planted_section(r, rule, ks)
+        _spacing_section(r, getattr(data, 'config', None))
+    if (y == 0).any() and len(r.hits):                       # the rules between filters, read and then checked on the model
+        smd, stab, smet = syntax_section(model, X, y, r.hits, r.t, out, link_prefix, q_threshold=q_threshold, random_state=random_state)
+        r.md += smd; r.rep.tables.update(stab); r.rep.metrics.update(smet)
+    _instance_files_section(r, seq_names, coords, coords is not None and getattr(data, 'genomic', True))
+    _examples_section(r, n_examples, random_state)
+    return _finish(r)
 
 # %% ../nbs/api/11b_report.ipynb #rr000002
 def write_run_report(out: Path, # the run's folder (figures already written there)
@@ -580,6 +630,139 @@ class ExplanationReport:
     logic: object = None # `explanations.LogicDeduction` when two motifs' instances are known
     markdown: str = '' # report section
 
+# %% ../nbs/api/11b_report.ipynb #3caeba9a
+def _fit_mems(model, X, epochs, s_lambda1, n_lambda1, device, ss, verbose: bool) -> tuple[dict, dict]:
+    "An s-MEM and an n-MEM fitted on `model` over `X`: their masks and fits, by name."
+    from argminn_nb.mems import MEM, explain, fit_explainer
+    scores, fits = {}, {}
+    for j, (name, kind, lam) in enumerate((('s-MEM', 'sufficient', s_lambda1), ('n-MEM', 'necessary', n_lambda1))):
+        if verbose: print(f"fitting the {name} ({kind}, λ1 = {lam if lam is not None else 2.0:g}) on {len(X)} sequences, {epochs} epochs ...", flush=True)
+        mem = MEM(kind, lambda1=lam, band='auto', random_state=int(ss[j].generate_state(1)[0]))
+        fits[name] = fit_explainer(mem, model, X, epochs=epochs, device=device, random_state=np.random.default_rng(ss[j]),
+                                   verbose=verbose)
+        scores[name] = explain(mem, X, device=device)
+    return scores, fits
+
+def _explanation_regions(scores: dict, names: list, threshold: float, coords, genomic: bool, out: Path) -> pd.DataFrame:
+    "Sufficient and necessary regions (runs of mask ≥ threshold): regions.tsv and one BED per kind (on the genome with `coords`)."
+    from argminn_nb.explanations import mask_regions
+    rows = []
+    for name, kind in (('s-MEM', 'sufficient'), ('n-MEM', 'necessary')):
+        rg = mask_regions(scores[name] >= threshold)
+        si, st, en = rg.seq.to_numpy(), rg.start.to_numpy(), rg.end.to_numpy()
+        mean = np.array([scores[name][i, a:b].mean() for i, a, b in zip(si, st, en)]) if len(si) else np.zeros(0)
+        rows.append(pd.DataFrame({'sequence': [names[i] for i in si], 'seq': si, 'start': st, 'end': en, 'kind': kind,
+                                  'mean_mask': mean}))
+    regions = pd.concat(rows, ignore_index=True)
+    cols = ['sequence', 'start', 'end']                 # the BED's first three columns
+    if coords is not None:
+        placed = _placed(regions, coords, genomic)
+        regions, cols = pd.concat([regions, placed], axis=1), list(placed.columns)
+    regions.drop(columns='seq').to_csv(out / 'regions.tsv', sep='\t', index=False)
+    for kind in ('sufficient', 'necessary'):
+        r = regions[regions.kind == kind]
+        bed = r[cols].assign(name=kind, score=np.round(1000 * r.mean_mask).astype(int), strand='.')
+        bed.to_csv(out / f'{kind}.bed', sep='\t', header=False, index=False)
+    return regions
+
+def _sequence_table(names, p, scores: dict, regions: pd.DataFrame, threshold: float, idx, es, en, k: int) -> pd.DataFrame:
+    "One row per sequence: prediction, set sizes and regions of both explainers, measured sufficiency / necessity (sampled ones)."
+    N = len(names)
+    seqs = pd.DataFrame({'sequence': names, 'probability': p, 'predicted': (p >= 0.5).astype(int),
+                         's_mem_bp': (scores['s-MEM'] >= threshold).sum(1), 'n_mem_bp': (scores['n-MEM'] >= threshold).sum(1)})
+    seqs['s_mem_regions'] = np.bincount(regions.seq[regions.kind == 'sufficient'], minlength=N)
+    seqs['n_mem_regions'] = np.bincount(regions.seq[regions.kind == 'necessary'], minlength=N)
+    seqs['sufficiency'] = np.nan; seqs['necessity'] = np.nan
+    seqs.loc[idx, 'sufficiency'] = es.sufficiency[:, k]; seqs.loc[idx, 'necessity'] = en.necessity[:, k]
+    return seqs
+
+def _nanmean(v): return float(np.nanmean(v)) if np.isfinite(np.asarray(v, float)).any() else None     # None: nothing to average
+
+def _explanation_metrics(seqs: pd.DataFrame, threshold, epochs, idx, n_draws, fits, evals, truth, k) -> dict:
+    "Headline numbers: set sizes, regions and measured sufficiency / necessity (all, predicted positive), precision and recall."
+    N, pos = len(seqs), seqs.predicted.to_numpy() == 1
+    part = lambda rows: dict(s_mem=dict(bp=float(seqs.s_mem_bp[rows].mean()), regions=float(seqs.s_mem_regions[rows].mean()),
+                                        sufficiency=_nanmean(seqs.sufficiency[rows])),
+                             n_mem=dict(bp=float(seqs.n_mem_bp[rows].mean()), regions=float(seqs.n_mem_regions[rows].mean()),
+                                        necessity=_nanmean(seqs.necessity[rows])))
+    metrics = dict(n_sequences=N, n_predicted_positive=int(pos.sum()), threshold=float(threshold), epochs=int(epochs),
+                   n_evaluated=int(len(idx)), n_draws=int(n_draws), fit_seconds={k_: f.seconds for k_, f in fits.items()},
+                   all=part(np.ones(N, bool)), predicted_positive=part(pos) if pos.any() else None)
+    if truth is not None:
+        for name, ev in evals.items():
+            metrics[name.replace('-', '_').lower()] = dict(precision=_nanmean(ev.precision[:, k]), recall=_nanmean(ev.recall[:, k]))
+    return metrics
+
+# %% ../nbs/api/11b_report.ipynb #6d07797f
+def _logic_section(instances, idx, scores: dict, t, k: int, es, en, metrics: dict, out: Path) -> tuple:
+    "The logic deduced from the measured sets when two motifs' instances are known (its truth table written): logic, Markdown."
+    from argminn_nb.explanations import deduce_logic, motif_sets
+    motifs = sorted(set(instances.motif)) if instances is not None else []
+    if len(motifs) != 2:
+        return None, ([f"(No logic deduced: that needs the instances of exactly two motifs; the instances name {len(motifs)}.)", '']
+                      if instances is not None else [])
+    sub = instances[instances.seq.isin(idx)].assign(seq=lambda d: np.searchsorted(idx, d.seq))
+    present = motif_sets(sub, len(idx))
+    logic = deduce_logic(present, es.y_hat, motif_sets(sub, len(idx), scores['s-MEM'][idx] >= t[k]), es.sufficiency[:, k] >= 0.5,
+                         motif_sets(sub, len(idx), scores['n-MEM'][idx] >= t[k]), en.necessity[:, k] >= 0.5, motifs=tuple(motifs))
+    metrics['logic'] = logic.rule
+    metrics['logic_agreement'] = {r: float(v) for r, v in logic.agreement.items()}
+    logic.truth_table.to_csv(out / 'logic_truth_table.tsv', sep='\t', index=False)
+    return logic, ['### The logic', '', f"Deduced from the measured sufficient and necessary sets and the known instances of "
+                   f"{motifs[0]} and {motifs[1]}: **{logic.rule}** (fraction of observations each candidate rule agrees with below).", '',
+                   _md_table(logic.agreement.rename('agreement').reset_index().rename(columns={'index': 'rule'})), '',
+                   _md_table(logic.truth_table), '']
+
+def _explanation_figures(model, t, es, en, scores: dict, seqs: pd.DataFrame, instances, threshold: float, out: Path,
+                         n_evaluated: int) -> dict:
+    "Sufficiency / necessity against the mask threshold, and both masks on three (predicted positive) examples."
+    import matplotlib.pyplot as plt
+    from argminn_nb.explanations import plot_explanations, plot_threshold_curves
+    figs = {}
+    fig = plot_threshold_curves({'s-MEM': es, 'n-MEM': en}, metric='sufficiency',
+                                title=f'{type(model).__name__}: explanations against the mask threshold ({n_evaluated} sequences)')
+    ax1 = fig.axes[0]
+    ax1.plot(t, np.nanmean(en.necessity, 0), '-', color='C1', label='n-MEM necessity'); ax1.set_ylabel('sufficiency / necessity')
+    ax1.legend(fontsize=7)
+    figs['threshold_curves'] = _save_fig(fig, out / 'threshold_curves.png')
+    pos, p = seqs.predicted.to_numpy() == 1, seqs.probability.to_numpy()
+    ex = np.flatnonzero(pos)[:3] if pos.any() else np.arange(min(3, len(seqs)))
+    fig, axs = plt.subplots(len(ex), 1, figsize=(10, 2.0 * len(ex)), squeeze=False)
+    for a, i in zip(axs[:, 0], ex):
+        inst_i = instances[instances.seq == i] if instances is not None else None
+        plot_explanations({n_: scores[n_][i] for n_ in scores}, inst_i, ax=a,
+                          title=f"{seqs.sequence[i]} (p = {p[i]:.2f}): s-MEM keeps {int(seqs.s_mem_bp[i])} bp, n-MEM removes {int(seqs.n_mem_bp[i])} bp")
+        a.axhline(threshold, color='0.5', lw=0.6, ls=':')
+    fig.tight_layout()
+    figs['examples'] = _save_fig(fig, out / 'examples.png')
+    return figs
+
+def _explanation_markdown(model, metrics: dict, s_lambda1, n_lambda1, on_genome: bool, md_logic: list) -> list:
+    "The report section: what was fitted and measured, the table of set sizes and scores, figures, the logic and the files."
+    m = metrics; a_, pp = m['all'], m['predicted_positive']
+    fmt = lambda v: 'n/a' if v is None else f'{v:.3f}'
+    md = ['## Sufficient and necessary regions (Motif Explainer Models)', '',
+          f"An s-MEM (sufficient) and an n-MEM (necessary) were fitted on {type(model).__name__} for {m['epochs']} epochs over the "
+          f"{m['n_sequences']} sequences (s-MEM λ1 = {2.0 if s_lambda1 is None else s_lambda1:g}, n-MEM λ1 = {5.0 if n_lambda1 is None else n_lambda1:g}). A region is a run of "
+          f"mask ≥ {m['threshold']:g}; sufficiency (1 − |Ŷ − f(kept bases, random background elsewhere)|) and necessity "
+          f"(|Ŷ − f(region bases randomised)|) were measured on {m['n_evaluated']} sequences with {m['n_draws']} draws each.", '',
+          '| sequences | s-MEM bp | s-MEM regions | sufficiency | n-MEM bp | n-MEM regions | necessity |', '|---|---|---|---|---|---|---|',
+          f"| all {m['n_sequences']} | {a_['s_mem']['bp']:.1f} | {a_['s_mem']['regions']:.2f} | {fmt(a_['s_mem']['sufficiency'])} | "
+          f"{a_['n_mem']['bp']:.1f} | {a_['n_mem']['regions']:.2f} | {fmt(a_['n_mem']['necessity'])} |"]
+    if pp is not None:
+        md.append(f"| {m['n_predicted_positive']} predicted positive | {pp['s_mem']['bp']:.1f} | {pp['s_mem']['regions']:.2f} | "
+                  f"{fmt(pp['s_mem']['sufficiency'])} | {pp['n_mem']['bp']:.1f} | {pp['n_mem']['regions']:.2f} | {fmt(pp['n_mem']['necessity'])} |")
+    md += ['']
+    if 's_mem' in m:
+        md += [f"Against the known instances: s-MEM precision {fmt(m['s_mem']['precision'])}, recall {fmt(m['s_mem']['recall'])}; "
+               f"n-MEM precision {fmt(m['n_mem']['precision'])}, recall {fmt(m['n_mem']['recall'])} "
+               f"(per sequence, bases of the set on a known instance, and instance bases in the set).", '']
+    md += ['![threshold curves](threshold_curves.png)', '', '![examples](examples.png)', ''] + md_logic
+    md += ['Files: `sufficient.bed`, `necessary.bed` (BED6' + (', on the genome' if on_genome else '') +
+           '), `regions.tsv`, `explanations.tsv` (per sequence), `masks.npz` (the masks, float16, with the names).', '']
+    return md
+
+# %% ../nbs/api/11b_report.ipynb #3f8145b1
 def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probabilities (N,), e.g. ARGMINN or the CNN
                        X, # (N, 4, L) one-hot sequences to explain
                        out_dir, # folder for the masks, regions, tables, figures and explanations.md
@@ -599,10 +782,7 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
                        verbose: bool = False, # progress and a line per stage
                        ) -> ExplanationReport:
     "Fit an s-MEM and an n-MEM on `model`, explain `X`, and write masks, sufficient / necessary regions (BED, TSV), their measured sufficiency and necessity, the deduced logic and figures."
-    import matplotlib.pyplot as plt
-    from argminn_nb.explanations import (deduce_logic, evaluate_explanations, mask_regions, motif_sets, planted_mask, plot_explanations,
-                                         plot_threshold_curves)
-    from argminn_nb.mems import MEM, explain, fit_explainer
+    from argminn_nb.explanations import evaluate_explanations, planted_mask
     from argminn_nb.train import predict
     X = check_one_hot(X)
     N, L = X.shape[0], X.shape[2]
@@ -611,126 +791,30 @@ def explanation_report(model: nn.Module, # trained predictor (N, 4, L) -> probab
     if coords is not None and len(coords) != N: raise ValueError(f"got {len(coords)} coordinates for {N} sequences")
     if not 0 < threshold < 1: raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    say = print if verbose else (lambda *a, **k: None)
     ss = seed_streams(random_state, 4)
     p = predict(model, X, device=device)
-    scores, fits = {}, {}
-    for j, (name, kind, lam) in enumerate((('s-MEM', 'sufficient', s_lambda1), ('n-MEM', 'necessary', n_lambda1))):
-        say(f"fitting the {name} ({kind}, λ1 = {lam if lam is not None else 2.0:g}) on {N} sequences, {epochs} epochs ...", flush=True)
-        mem = MEM(kind, lambda1=lam, band='auto', random_state=int(ss[j].generate_state(1)[0]))
-        fits[name] = fit_explainer(mem, model, X, epochs=epochs, device=device, random_state=np.random.default_rng(ss[j]),
-                                   verbose=verbose)
-        scores[name] = explain(mem, X, device=device)
+    scores, fits = _fit_mems(model, X, epochs, s_lambda1, n_lambda1, device, ss, verbose)
     np.savez_compressed(out / 'masks.npz', names=np.array(names), s_mem=scores['s-MEM'].astype(np.float16),
                         n_mem=scores['n-MEM'].astype(np.float16))
-    # the regions
-    rows = []
-    for name, kind in (('s-MEM', 'sufficient'), ('n-MEM', 'necessary')):
-        rg = mask_regions(scores[name] >= threshold)
-        si, st, en = rg.seq.to_numpy(), rg.start.to_numpy(), rg.end.to_numpy()
-        mean = np.array([scores[name][i, a:b].mean() for i, a, b in zip(si, st, en)]) if len(si) else np.zeros(0)
-        rows.append(pd.DataFrame({'sequence': [names[i] for i in si], 'seq': si, 'start': st, 'end': en, 'kind': kind,
-                                  'mean_mask': mean}))
-    regions = pd.concat(rows, ignore_index=True)
-    cols = ['sequence', 'start', 'end']                 # the BED's first three columns
-    if coords is not None:
-        placed = _placed(regions, coords, genomic)
-        regions, cols = pd.concat([regions, placed], axis=1), list(placed.columns)
-    regions.drop(columns='seq').to_csv(out / 'regions.tsv', sep='\t', index=False)
-    for kind in ('sufficient', 'necessary'):
-        r = regions[regions.kind == kind]
-        bed = r[cols].assign(name=kind, score=np.round(1000 * r.mean_mask).astype(int), strand='.')
-        bed.to_csv(out / f'{kind}.bed', sep='\t', header=False, index=False)
+    regions = _explanation_regions(scores, names, threshold, coords, genomic, out)
     # measured sufficiency and necessity on a sample
     idx = np.sort(np.random.default_rng(ss[2]).permutation(N)[:min(n_eval, N)])
     t = np.asarray(sorted(set(np.round(list(thresholds), 6)) | {float(threshold)}))
     truth = planted_mask(instances, N, L)[idx] if instances is not None else None
-    say(f"measuring sufficiency and necessity on {len(idx)} sequences ({len(t)} thresholds, {n_draws} draws each) ...", flush=True)
+    if verbose: print(f"measuring sufficiency and necessity on {len(idx)} sequences ({len(t)} thresholds, {n_draws} draws each) ...", flush=True)
     rng = np.random.default_rng(ss[3])
-    evals = {'s-MEM': evaluate_explanations(model, X[idx], scores['s-MEM'][idx], t, truth, ('sufficiency',), n_draws,
-                                            device=device, random_state=rng),
-             'n-MEM': evaluate_explanations(model, X[idx], scores['n-MEM'][idx], t, truth, ('necessity',), n_draws,
-                                            device=device, random_state=rng)}
+    evals = {name: evaluate_explanations(model, X[idx], scores[name][idx], t, truth, (what,), n_draws, device=device, random_state=rng)
+             for name, what in (('s-MEM', 'sufficiency'), ('n-MEM', 'necessity'))}
     k = int(np.argmin(np.abs(t - threshold)))
     es, en = evals['s-MEM'], evals['n-MEM']
-    seqs = pd.DataFrame({'sequence': names, 'probability': p, 'predicted': (p >= 0.5).astype(int),
-                         's_mem_bp': (scores['s-MEM'] >= threshold).sum(1), 'n_mem_bp': (scores['n-MEM'] >= threshold).sum(1)})
-    seqs['s_mem_regions'] = np.bincount(regions.seq[regions.kind == 'sufficient'], minlength=N)
-    seqs['n_mem_regions'] = np.bincount(regions.seq[regions.kind == 'necessary'], minlength=N)
-    seqs['sufficiency'] = np.nan; seqs['necessity'] = np.nan
-    seqs.loc[idx, 'sufficiency'] = es.sufficiency[:, k]; seqs.loc[idx, 'necessity'] = en.necessity[:, k]
+    seqs = _sequence_table(names, p, scores, regions, threshold, idx, es, en, k)
     seqs.to_csv(out / 'explanations.tsv', sep='\t', index=False)
-    pos = seqs.predicted.to_numpy() == 1
-    nanmean = lambda v: float(np.nanmean(v)) if np.isfinite(np.asarray(v, float)).any() else None     # None: nothing to average
-    part = lambda rows: dict(s_mem=dict(bp=float(seqs.s_mem_bp[rows].mean()), regions=float(seqs.s_mem_regions[rows].mean()),
-                                        sufficiency=nanmean(seqs.sufficiency[rows])),
-                             n_mem=dict(bp=float(seqs.n_mem_bp[rows].mean()), regions=float(seqs.n_mem_regions[rows].mean()),
-                                        necessity=nanmean(seqs.necessity[rows])))
-    metrics = dict(n_sequences=N, n_predicted_positive=int(pos.sum()), threshold=float(threshold), epochs=int(epochs),
-                   n_evaluated=int(len(idx)), n_draws=int(n_draws), fit_seconds={k_: f.seconds for k_, f in fits.items()},
-                   all=part(np.ones(N, bool)), predicted_positive=part(pos) if pos.any() else None)
-    if truth is not None:
-        for name, ev in evals.items():
-            metrics[name.replace('-', '_').lower()] = dict(precision=nanmean(ev.precision[:, k]), recall=nanmean(ev.recall[:, k]))
-    # the logic, when two motifs' instances are known
-    logic, md_logic = None, []
-    motifs = sorted(set(instances.motif)) if instances is not None else []
-    if len(motifs) == 2:
-        sub = instances[instances.seq.isin(idx)].assign(seq=lambda d: np.searchsorted(idx, d.seq))
-        present = motif_sets(sub, len(idx))
-        logic = deduce_logic(present, es.y_hat, motif_sets(sub, len(idx), scores['s-MEM'][idx] >= t[k]), es.sufficiency[:, k] >= 0.5,
-                             motif_sets(sub, len(idx), scores['n-MEM'][idx] >= t[k]), en.necessity[:, k] >= 0.5, motifs=tuple(motifs))
-        metrics['logic'] = logic.rule
-        metrics['logic_agreement'] = {r: float(v) for r, v in logic.agreement.items()}
-        logic.truth_table.to_csv(out / 'logic_truth_table.tsv', sep='\t', index=False)
-        md_logic = ['### The logic', '', f"Deduced from the measured sufficient and necessary sets and the known instances of "
-                    f"{motifs[0]} and {motifs[1]}: **{logic.rule}** (fraction of observations each candidate rule agrees with below).", '',
-                    _md_table(logic.agreement.rename('agreement').reset_index().rename(columns={'index': 'rule'})), '',
-                    _md_table(logic.truth_table), '']
-    elif instances is not None:
-        md_logic = [f"(No logic deduced: that needs the instances of exactly two motifs; the instances name {len(motifs)}.)", '']
-    # figures
-    figs = {}
-    fig = plot_threshold_curves({'s-MEM': es, 'n-MEM': en}, metric='sufficiency',
-                                title=f'{type(model).__name__}: explanations against the mask threshold ({len(idx)} sequences)')
-    ax1 = fig.axes[0]
-    ax1.plot(t, np.nanmean(en.necessity, 0), '-', color='C1', label='n-MEM necessity'); ax1.set_ylabel('sufficiency / necessity')
-    ax1.legend(fontsize=7)
-    figs['threshold_curves'] = _save_fig(fig, out / 'threshold_curves.png')
-    ex = np.flatnonzero(pos)[:3] if pos.any() else np.arange(min(3, N))
-    fig, axs = plt.subplots(len(ex), 1, figsize=(10, 2.0 * len(ex)), squeeze=False)
-    for a, i in zip(axs[:, 0], ex):
-        inst_i = instances[instances.seq == i] if instances is not None else None
-        plot_explanations({n_: scores[n_][i] for n_ in scores}, inst_i, ax=a,
-                          title=f"{names[i]} (p = {p[i]:.2f}): s-MEM keeps {int(seqs.s_mem_bp[i])} bp, n-MEM removes {int(seqs.n_mem_bp[i])} bp")
-        a.axhline(threshold, color='0.5', lw=0.6, ls=':')
-    fig.tight_layout()
-    figs['examples'] = _save_fig(fig, out / 'examples.png')
-    # the Markdown section
-    a_, pp = metrics['all'], metrics['predicted_positive']
-    fmt = lambda v: 'n/a' if v is None else f'{v:.3f}'
-    md = ['## Sufficient and necessary regions (Motif Explainer Models)', '',
-          f"An s-MEM (sufficient) and an n-MEM (necessary) were fitted on {type(model).__name__} for {epochs} epochs over the "
-          f"{N} sequences (s-MEM λ1 = {2.0 if s_lambda1 is None else s_lambda1:g}, n-MEM λ1 = {5.0 if n_lambda1 is None else n_lambda1:g}). A region is a run of "
-          f"mask ≥ {threshold:g}; sufficiency (1 − |Ŷ − f(kept bases, random background elsewhere)|) and necessity "
-          f"(|Ŷ − f(region bases randomised)|) were measured on {len(idx)} sequences with {n_draws} draws each.", '',
-          '| sequences | s-MEM bp | s-MEM regions | sufficiency | n-MEM bp | n-MEM regions | necessity |', '|---|---|---|---|---|---|---|',
-          f"| all {N} | {a_['s_mem']['bp']:.1f} | {a_['s_mem']['regions']:.2f} | {fmt(a_['s_mem']['sufficiency'])} | "
-          f"{a_['n_mem']['bp']:.1f} | {a_['n_mem']['regions']:.2f} | {fmt(a_['n_mem']['necessity'])} |"]
-    if pp is not None:
-        md.append(f"| {int(pos.sum())} predicted positive | {pp['s_mem']['bp']:.1f} | {pp['s_mem']['regions']:.2f} | "
-                  f"{fmt(pp['s_mem']['sufficiency'])} | {pp['n_mem']['bp']:.1f} | {pp['n_mem']['regions']:.2f} | {fmt(pp['n_mem']['necessity'])} |")
-    md += ['']
-    if truth is not None:
-        md += [f"Against the known instances: s-MEM precision {fmt(metrics['s_mem']['precision'])}, recall {fmt(metrics['s_mem']['recall'])}; "
-               f"n-MEM precision {fmt(metrics['n_mem']['precision'])}, recall {fmt(metrics['n_mem']['recall'])} "
-               f"(per sequence, bases of the set on a known instance, and instance bases in the set).", '']
-    md += ['![threshold curves](threshold_curves.png)', '', '![examples](examples.png)', ''] + md_logic
-    md += ['Files: `sufficient.bed`, `necessary.bed` (BED6' + (', on the genome' if coords is not None and genomic else '') +
-           '), `regions.tsv`, `explanations.tsv` (per sequence), `masks.npz` (the masks, float16, with the names).', '']
+    metrics = _explanation_metrics(seqs, threshold, epochs, idx, n_draws, fits, evals, truth, k)
+    logic, md_logic = _logic_section(instances, idx, scores, t, k, es, en, metrics, out)
+    figs = _explanation_figures(model, t, es, en, scores, seqs, instances, threshold, out, len(idx))
+    md = _explanation_markdown(model, metrics, s_lambda1, n_lambda1, coords is not None and genomic, md_logic)
     rep = ExplanationReport(out, seqs, regions.drop(columns='seq'), metrics, figs, logic, '\n'.join(md))
     (out / 'explanations.md').write_text(rep.markdown)
     markdown_to_html(out / 'explanations.md')
     with atomic_path(out / 'metrics.json') as tmp: tmp.write_text(json.dumps(metrics, indent=1, default=float) + '\n')
     return rep
-

@@ -681,6 +681,25 @@ def _model_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     out = model.logits(x) if callable(getattr(model, 'logits', None)) else torch.logit(model(x), eps=1e-7)
     return out.reshape(len(x))
 
+def _editable_mask(editable, n: int, L: int) -> np.ndarray:
+    "(n, L) bool: the positions an attack may change (all by default; an (L,) mask applies to every sequence)."
+    if editable is None: return np.ones((n, L), bool)
+    ed = np.asarray(editable, bool)
+    if ed.shape not in ((n, L), (L,)): raise ValueError(f"editable must be (n, L) = {(n, L)} or (L,) = ({L},), got {ed.shape}")
+    return np.broadcast_to(ed, (n, L)).copy()
+
+def _candidate_edits(g: torch.Tensor, cr: torch.Tensor, e_ok: torch.Tensor, sign: float, k: int):
+    "The k substitutions per sequence with the best first-order gain (from the input gradient `g` at codes `cr`): "
+    "the gains, new bases, positions and the (m, k, L) candidate code sequences."
+    L = cr.shape[1]
+    gain = sign * (g - g.gather(1, cr[:, None, :]))                     # first-order change of each substitution
+    gain = gain.masked_fill(F.one_hot(cr, 4).transpose(1, 2).bool() | ~e_ok[:, None, :], -torch.inf)
+    top = gain.flatten(1).topk(k, dim=1)
+    base, pos = top.indices // L, top.indices % L                        # (m, k)
+    cand = cr[:, None, :].repeat(1, k, 1)
+    cand.scatter_(2, pos[..., None], base[..., None])
+    return top, base, pos, cand
+
 def gradient_attack(model: nn.Module, # model to attack (evaluated in eval mode)
                     X, # one-hot (n, 4, L) starting sequences (no N bases)
                     goal: str = 'raise', # 'raise': push the logit up (make negatives look positive); 'lower': push it down
@@ -698,11 +717,7 @@ def gradient_attack(model: nn.Module, # model to attack (evaluated in eval mode)
     if max_edits < 1 or n_candidates < 1: raise ValueError("max_edits and n_candidates must be >= 1")
     X = _codes_checked(X)
     n, L = X.shape[0], X.shape[2]
-    if editable is None: ed = np.ones((n, L), bool)
-    else:
-        ed = np.asarray(editable, bool)
-        if ed.shape not in ((n, L), (L,)): raise ValueError(f"editable must be (n, L) = {(n, L)} or (L,) = ({L},), got {ed.shape}")
-        ed = np.broadcast_to(ed, (n, L)).copy()
+    ed = _editable_mask(editable, n, L)
     sign = 1.0 if goal == 'raise' else -1.0
     dev = get_device(device)
     codes = X.argmax(1).astype(np.int64)
@@ -734,12 +749,7 @@ def gradient_attack(model: nn.Module, # model to attack (evaluated in eval mode)
                     if step == max_edits or not go.any(): break
                     g, = torch.autograd.grad(z.sum(), x)
                     r = rows[go]; g, cr, zr = g[go], c[r], zd[go]
-                    gain = sign * (g - g.gather(1, cr[:, None, :]))                     # first-order change of each substitution
-                    gain = gain.masked_fill(F.one_hot(cr, 4).transpose(1, 2).bool() | ~e_ok[r][:, None, :], -torch.inf)
-                    top = gain.flatten(1).topk(k, dim=1)
-                    base, pos = top.indices // L, top.indices % L                        # (m, k)
-                    cand = cr[:, None, :].repeat(1, k, 1)
-                    cand.scatter_(2, pos[..., None], base[..., None])
+                    top, base, pos, cand = _candidate_edits(g, cr, e_ok[r], sign, k)
                     with torch.no_grad():
                         zc = _model_logits(model, F.one_hot(cand.flatten(0, 1), 4).transpose(1, 2).float()).view(len(r), k)
                     ok = torch.isfinite(top.values)

@@ -210,76 +210,72 @@ def _mini_layout(sizes: dict, rng: np.random.Generator):
         codes[c], lower[c], isn[c] = x, low, n
     return codes, lower, isn
 
-# %% ../nbs/api/05a_toys.ipynb #9d9ebbe4
-def make_mini_genome(out_dir: str | os.PathLike, # folder to write into (created if needed)
-                     random_state=0, # int, Generator or None
-                     chrom_sizes: dict | None = None, # chromosome name -> length (default `MINI_GENOME_CHROMS`)
-                     ) -> MiniGenome:
-    "Write a small synthetic genome, CTCF and FOXA1 narrowPeak files with motifs planted under the peaks, and footprints."
-    rng = as_rng(random_state)
-    sizes = dict(MINI_GENOME_CHROMS if chrom_sizes is None else chrom_sizes)
-    if any(L < 5000 for L in sizes.values()): raise ValueError("mini-genome chromosomes must be at least 5000 bp")
-    pfms = mini_genome_pfms()
-    codes, lower, isn = _mini_layout(sizes, rng)
-    names = list(sizes)
-    taken = {c: np.zeros(L, bool) for c, L in sizes.items()}   # bases already used by an instance
-    inst, peaks = [], {f: [] for f in MINI_GENOME_FACTORS}
+# %% ../nbs/api/05a_toys.ipynb #4feac58b
+class _Planter:
+    "Plants samples of PFMs into the mini genome's chromosome codes: never on N, never within 2 bp of another instance."
+    def __init__(self, codes: dict, lower: dict, isn: dict, sizes: dict, pfms: dict, rng):
+        self.codes, self.lower, self.isn, self.sizes, self.pfms, self.rng = codes, lower, isn, sizes, pfms, rng
+        self.taken = {c: np.zeros(L, bool) for c, L in sizes.items()}   # bases already used by an instance
+        self.inst = []                                                  # one row per planted instance
 
-    def plant(c, motif, lo, hi, factor, bound, tries=20):
+    def __call__(self, c, motif, lo, hi, factor, bound, tries=20) -> bool:
         "Plant one instance with its start in [lo, hi); True on success."
-        W = pfms[motif].shape[1]
-        lo, hi = max(lo, 0), min(hi, sizes[c] - W)
+        W, rng = self.pfms[motif].shape[1], self.rng
+        lo, hi = max(lo, 0), min(hi, self.sizes[c] - W)
         for _ in range(tries if hi > lo else 0):
             s = int(rng.integers(lo, hi))
-            if taken[c][max(0, s - 2):s + W + 2].any() or isn[c][s:s + W].any(): continue
-            x = _sample_pfm(pfms[motif], rng); strand = '+'
+            if self.taken[c][max(0, s - 2):s + W + 2].any() or self.isn[c][s:s + W].any(): continue
+            x = _sample_pfm(self.pfms[motif], rng); strand = '+'
             if rng.random() < 0.5: x, strand = (3 - x)[::-1], '-'
-            codes[c][s:s + W] = x; lower[c][s:s + W] = False; taken[c][s:s + W] = True
-            inst.append(dict(chrom=c, start=s, end=s + W, strand=strand, motif=motif, factor=factor, bound=bound))
+            self.codes[c][s:s + W] = x; self.lower[c][s:s + W] = False; self.taken[c][s:s + W] = True
+            self.inst.append(dict(chrom=c, start=s, end=s + W, strand=strand, motif=motif, factor=factor, bound=bound))
             return True
         return False
 
-    for f, spec in MINI_GENOME_FACTORS.items():
-        summits = {c: [] for c in names}
-        for ci, c in enumerate(names):
-            L = sizes[c]
-            # usable summit positions: not N, at least 400 bp from gaps and chromosome ends
-            bad = np.convolve(isn[c].astype(float), np.ones(801), mode='same') > 0
-            bad[:400] = bad[L - 400:] = True
-            forced = []
-            if f == 'CTCF' and ci == len(names) - 1: forced.append((L - 40, L - 120, L))      # peak on the last bases
-            if f == 'CTCF' and ci == 1 and not isn[c][:300].any(): forced.append((110, 0, 230))  # peak on the first bases
-            n = int(round((~bad).sum() / spec['spacing']))
-            for _ in range(50 * n):
-                if len(summits[c]) >= n: break
-                s = int(rng.integers(0, L))
-                if bad[s] or any(abs(s - t) < 700 for t in summits[c]): continue
-                summits[c].append(s)
-            rows = []
-            for s in summits[c]:
-                w = int(np.clip(round(math.exp(rng.normal(math.log(320), 0.6))), 100, 2500))
-                start = max(0, s - int(round(w * rng.uniform(0.3, 0.7)))); end = min(L, start + w)
-                rows.append((s, start, end))
-            rows += forced
-            for s, start, end in rows:
-                for motif, p in spec['motifs'].items():
-                    if rng.random() < p:
-                        W = pfms[motif].shape[1]
-                        lo, hi = max(start, s - 60 - W // 2), min(end - W, s + 60 - W // 2)
-                        plant(c, motif, lo, hi + 1, f, True)
-                signal = float(np.exp(rng.normal(3.0, 0.7)))
-                peaks[f].append(dict(chrom=c, start=start, end=end, summit=s - start, signal=signal))
-        # unbound decoys of the factor's main motif, at least 1 kb from its peaks
-        main = next(iter(spec['motifs']))
-        for _ in range(12):
-            for _ in range(100):
-                c = names[int(rng.integers(len(names)))]
-                s = int(rng.integers(0, sizes[c] - 30))
-                if all(p['chrom'] != c or not (p['start'] - 1000 < s < p['end'] + 1000) for p in peaks[f]):
-                    if plant(c, main, s, s + 1, f, False, tries=1): break
+def _summits(f: str, ci: int, c: str, n_chroms: int, isn: np.ndarray, spacing: int, rng) -> list[tuple]:
+    "(summit, start, end) of one factor's peaks on one chromosome: summits ≥ 700 bp apart and ≥ 400 bp from N and the ends."
+    L = len(isn)
+    bad = np.convolve(isn.astype(float), np.ones(801), mode='same') > 0
+    bad[:400] = bad[L - 400:] = True
+    forced = []
+    if f == 'CTCF' and ci == n_chroms - 1: forced.append((L - 40, L - 120, L))      # peak on the last bases
+    if f == 'CTCF' and ci == 1 and not isn[:300].any(): forced.append((110, 0, 230))  # peak on the first bases
+    n, summits = int(round((~bad).sum() / spacing)), []
+    for _ in range(50 * n):
+        if len(summits) >= n: break
+        s = int(rng.integers(0, L))
+        if bad[s] or any(abs(s - t) < 700 for t in summits): continue
+        summits.append(s)
+    rows = []
+    for s in summits:
+        w = int(np.clip(round(math.exp(rng.normal(math.log(320), 0.6))), 100, 2500))
+        start = max(0, s - int(round(w * rng.uniform(0.3, 0.7)))); end = min(L, start + w)
+        rows.append((s, start, end))
+    return rows + forced
 
-    # footprints: most bound instances, other factors' footprints in peaks and in the background
-    fps = []
+def _factor_peaks(f: str, spec: dict, plant: _Planter, isn: dict, sizes: dict, rng) -> list[dict]:
+    "One factor's peaks on every chromosome, its motifs planted near the summits; then 12 unbound decoys of its main motif."
+    names, peaks = list(sizes), []
+    for ci, c in enumerate(names):
+        for s, start, end in _summits(f, ci, c, len(names), isn[c], spec['spacing'], rng):
+            for motif, p in spec['motifs'].items():
+                if rng.random() < p:
+                    W = plant.pfms[motif].shape[1]
+                    lo, hi = max(start, s - 60 - W // 2), min(end - W, s + 60 - W // 2)
+                    plant(c, motif, lo, hi + 1, f, True)
+            peaks.append(dict(chrom=c, start=start, end=end, summit=s - start, signal=float(np.exp(rng.normal(3.0, 0.7)))))
+    main = next(iter(spec['motifs']))               # decoys at least 1 kb from the factor's peaks
+    for _ in range(12):
+        for _ in range(100):
+            c = names[int(rng.integers(len(names)))]
+            s = int(rng.integers(0, sizes[c] - 30))
+            if all(p['chrom'] != c or not (p['start'] - 1000 < s < p['end'] + 1000) for p in peaks):
+                if plant(c, main, s, s + 1, f, False, tries=1): break
+    return peaks
+
+def _footprints(inst: list, peaks: dict, sizes: dict, rng) -> list[tuple]:
+    "Footprints: most bound instances (the `footprint` column is set), other factors' footprints in peaks and in the background."
+    names, fps = list(sizes), []
     for r in inst:
         r['footprint'] = bool(r['bound'] and rng.random() < 0.85)
         if r['footprint']: fps.append((r['chrom'], r['start'] - int(rng.integers(0, 5)), r['end'] + int(rng.integers(0, 5))))
@@ -290,14 +286,18 @@ def make_mini_genome(out_dir: str | os.PathLike, # folder to write into (created
     for _ in range(sum(sizes.values()) // 4000):
         c = names[int(rng.integers(len(names)))]; s = int(rng.integers(0, sizes[c] - 30))
         fps.append((c, s, s + int(rng.integers(8, 26))))
-    fps = [(c, max(0, s), min(sizes[c], e)) for c, s, e in fps]
+    return [(c, max(0, s), min(sizes[c], e)) for c, s, e in fps]
 
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+# %% ../nbs/api/05a_toys.ipynb #9d9ebbe4
+def _write_mini_genome(out: Path, plant: _Planter, peaks: dict, fps: list, rng) -> MiniGenome:
+    "The FASTA (soft-masked, N gaps, indexed), ranked narrowPeak files, footprints BED and the instance table."
+    names = list(plant.sizes)
+    out.mkdir(parents=True, exist_ok=True)
     seqs = []
     for c in names:
-        letters = np.frombuffer(b'ACGT', dtype='S1')[codes[c]].copy()
-        letters[lower[c]] = np.char.lower(letters[lower[c]])
-        letters[isn[c]] = b'N'
+        letters = np.frombuffer(b'ACGT', dtype='S1')[plant.codes[c]].copy()
+        letters[plant.lower[c]] = np.char.lower(letters[plant.lower[c]])
+        letters[plant.isn[c]] = b'N'
         seqs.append(letters.tobytes().decode())
     fasta = write_fasta(out/'mini_genome.fa', seqs, names, width=60)
     Path(str(fasta) + '.fai').unlink(missing_ok=True)
@@ -313,7 +313,21 @@ def make_mini_genome(out_dir: str | os.PathLike, # folder to write into (created
     fp_score = rng.uniform(0.5, 6.0, len(fps))
     _write_gz(out/'footprints.bed.gz', ''.join(f'{c}\t{s}\t{e}\tfp{i}\t{fp_score[i]:.2f}\n'
                                                for i, (c, s, e) in enumerate(fps)))
-    it = pd.DataFrame(inst, columns=['chrom', 'start', 'end', 'strand', 'motif', 'factor', 'bound', 'footprint'])
+    it = pd.DataFrame(plant.inst, columns=['chrom', 'start', 'end', 'strand', 'motif', 'factor', 'bound', 'footprint'])
     it = it.sort_values(['chrom', 'start'], key=lambda s: s.map(order) if s.name == 'chrom' else s, kind='stable')
     it.to_csv(out/'instances.tsv', sep='\t', index=False)
     return MiniGenome(fasta, paths, out/'footprints.bed.gz', out/'instances.tsv')
+
+def make_mini_genome(out_dir: str | os.PathLike, # folder to write into (created if needed)
+                     random_state=0, # int, Generator or None
+                     chrom_sizes: dict | None = None, # chromosome name -> length (default `MINI_GENOME_CHROMS`)
+                     ) -> MiniGenome:
+    "Write a small synthetic genome, CTCF and FOXA1 narrowPeak files with motifs planted under the peaks, and footprints."
+    rng = as_rng(random_state)
+    sizes = dict(MINI_GENOME_CHROMS if chrom_sizes is None else chrom_sizes)
+    if any(L < 5000 for L in sizes.values()): raise ValueError("mini-genome chromosomes must be at least 5000 bp")
+    codes, lower, isn = _mini_layout(sizes, rng)
+    plant = _Planter(codes, lower, isn, sizes, mini_genome_pfms(), rng)
+    peaks = {f: _factor_peaks(f, spec, plant, isn, sizes, rng) for f, spec in MINI_GENOME_FACTORS.items()}
+    fps = _footprints(plant.inst, peaks, sizes, rng)
+    return _write_mini_genome(Path(out_dir), plant, peaks, fps, rng)

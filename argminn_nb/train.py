@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -187,10 +187,106 @@ def _set_rng_states(st: dict, device):
 def _save(obj, path: Path):
     save_checkpoint(obj, path)
 
-# %% ../nbs/api/07_train.ipynb #8396e1ef
+# %% ../nbs/api/07_train.ipynb #500814d0
 class ResumeError(ValueError):
     "A run that cannot be resumed from its checkpoints (the message says which file and what to do)."
 
+@dataclass
+class _FitState:
+    "Where a `fit` run stands: its history, the best state so far, the early-stopping flag and the λ schedules' hold."
+    rows: list = field(default_factory=list) # one history row per epoch run
+    best_state: dict | None = None # the state dict of the best settled epoch
+    best_epoch: int = -1
+    best_loss: float = float('inf')
+    best_acc: float = float('nan')
+    start: int = 0 # first epoch to run
+    stopped: bool = False # early stopping fired
+    rng: dict | None = None # random-number states to restore (resume)
+    delay: int = 0 # epochs the schedules were held (schedule epoch = epoch - delay)
+    gate_open: bool = True # the schedules run (the model is learning, or there is no hold)
+
+_RESUME_KEYS = ('model_class', 'lr', 'reduction', 'regularize', 'warmup_until_auroc', 'warmup_min_gain')
+
+def _resume_state(path: Path, model, opt, stopper, meta: dict, gate: bool, device, verbose: bool) -> _FitState:
+    "Load `path` (last.pt) into the model, optimiser and early stopping, after checking it was written with these settings."
+    try: ck = load_checkpoint(path, map_location=device)
+    except ValueError as e:
+        raise ResumeError(f"cannot resume from {path}: {str(e).split(': ', 1)[-1]}. Delete that file to train this "
+                         f"seed again from its start (the other seeds keep their checkpoints), or start over with --force") from None
+    for k in _RESUME_KEYS:
+        if ck['meta'].get(k) != meta[k]:
+            raise ResumeError(f"cannot resume from {path}: it was written with {k}={ck['meta'].get(k)!r}, this call has {k}={meta[k]!r}")
+    model.load_state_dict(ck['model_state']); opt.load_state_dict(ck['optimizer_state'])
+    if stopper is not None and ck['stopper'] is not None: stopper.best, stopper.wait = ck['stopper']
+    st = _FitState(ck['history'], ck['best_state'], ck['best_epoch'], ck['best_val_loss'], ck['best_val_accuracy'], ck['epoch'] + 1,
+                   ck['stopped'], ck['rng'], ck.get('delay', 0), ck.get('gate_open', not gate))
+    if verbose: print(f"resuming from epoch {st.start} ({path})")
+    return st
+
+def _save_checkpoints(ckdir: Path, st: _FitState, model, opt, stopper, epoch: int, vloss: float, vacc: float, meta: dict, device):
+    "best.pt when this epoch is the best so far; last.pt (everything needed to resume) every epoch."
+    if st.best_epoch == epoch:
+        _save(dict(model_state=st.best_state, epoch=epoch, val_loss=vloss, val_accuracy=vacc, meta=meta), ckdir / 'best.pt')
+    _save(dict(model_state=model.state_dict(), optimizer_state=opt.state_dict(), epoch=epoch, history=st.rows,
+               best_state=st.best_state, best_epoch=st.best_epoch, best_val_loss=st.best_loss, best_val_accuracy=st.best_acc,
+               stopper=None if stopper is None else (stopper.best, stopper.wait), stopped=st.stopped,
+               delay=st.delay, gate_open=st.gate_open, rng=_rng_states(device), meta=meta), ckdir / 'last.pt')
+
+# %% ../nbs/api/07_train.ipynb #fd9df0ae
+def _hold_schedules(st: _FitState, schedules, epoch: int, warmup_until_auroc: float, warmup_min_gain, max_extra: int,
+                    verbose: bool) -> bool:
+    "The warm-up gate, before an epoch whose λ would be non-zero: open it once the model learns (validation AUROC reached and "
+    "the loss no longer falling fast) or the hold is spent; else hold the schedules one more epoch (True)."
+    if st.gate_open or not any(float(s(epoch - st.delay)) != 0 for s in schedules): return False
+    rows = st.rows
+    auc = rows[-1].get('val_auroc', float('nan')) if rows else float('nan')
+    gain = rows[-2]['val_loss'] - rows[-1]['val_loss'] if len(rows) > 1 else float('inf')
+    learnt = auc >= warmup_until_auroc and (warmup_min_gain is None or not gain >= warmup_min_gain)
+    if not rows or learnt or st.delay >= max_extra:   # no warm-up at all: nothing to hold
+        st.gate_open = True
+        if verbose and st.delay: print(f"epoch {epoch}: regularisers start {st.delay} epoch(s) late (validation AUROC {auc:.3f})")
+        return False
+    st.delay += 1
+    return True
+
+def _train_epoch(model, train_loader, loss_fn: RegularizedLoss, opt, epoch: int, se: int, device, grad_clip, verbose: bool) -> dict:
+    "One pass over the training batches at schedule epoch `se`: the history row's epoch, λ values and mean loss terms."
+    if hasattr(train_loader, 'set_epoch'): train_loader.set_epoch(epoch)
+    model.train()
+    sums, nb = dict(total=0.0, prediction=0.0, overlap=0.0, l1=0.0, entropy=0.0), 0
+    lam = (0.0, 0.0, 0.0)
+    for b, (X, y) in enumerate(progress(train_loader, total=len(train_loader), leave=False, disable=not verbose,
+                                        desc=f'epoch {epoch}')):
+        X, y = to_tensor(X, device=device), check_labels(to_tensor(y, device=device), 'training labels')
+        terms = _forward_terms(model, X, y, loss_fn, se, epoch, b)
+        _check_finite(terms, epoch, b)
+        opt.zero_grad(set_to_none=True)
+        terms.total.backward()
+        if grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        for k in sums: sums[k] += float(getattr(terms, k).detach())
+        nb += 1; lam = (terms.lambda_o, terms.lambda_l, terms.lambda_e)
+    if nb == 0: raise ValueError(f"the training loader yielded no batches in epoch {epoch}")
+    return dict(epoch=epoch, schedule_epoch=se, lambda_o=lam[0], lambda_l=lam[1], lambda_e=lam[2],
+                **{f'train_{k}': v / nb for k, v in sums.items()})
+
+def _validate(model, row: dict, val, eval_batch_size: int, device) -> tuple[float, float]:
+    "Validation loss and accuracy, added to the history row (without validation data: the training prediction loss)."
+    if val is None: return row['train_prediction'], float('nan')
+    mv = evaluate(model, *val, eval_batch_size, device)
+    if not np.isfinite(mv.loss): raise FloatingPointError(f"non-finite validation prediction loss ({mv.loss}) at epoch {row['epoch']}")
+    row.update(val_loss=mv.loss, val_accuracy=mv.accuracy, val_auroc=mv.auroc)
+    return mv.loss, mv.accuracy
+
+def _keep_best(st: _FitState, model, row: dict, vloss: float, vacc: float, stopper, validated: bool, warmup_until_auroc):
+    "After a settled epoch: keep the model if its validation loss is the best so far, and step early stopping once it learns."
+    if st.best_epoch < 0 or vloss < st.best_loss:
+        st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        st.best_epoch, st.best_loss, st.best_acc = row['epoch'], vloss, vacc
+    learning = warmup_until_auroc is None or any(r.get('val_auroc', 0) >= warmup_until_auroc for r in st.rows + [row])
+    if stopper is not None and validated and learning: st.stopped = stopper.step(vloss)
+
+# %% ../nbs/api/07_train.ipynb #8396e1ef
 def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L) -> (N,) probability model)
         train_loader, # iterable of (X, y) batches with len(); set_epoch(e) is called if present
         val_data, # validation set: (X, y) pair or object with .X and .y; None: no validation
@@ -223,9 +319,10 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
                          f"{type(model).__name__} has not")
     loss_fn = RegularizedLoss(overlap_schedule, l1_schedule, reduction, regularize, entropy_schedule)
     stopper = EarlyStopping() if early_stopping is True else (copy.deepcopy(early_stopping) if early_stopping else None)
+    val = None
     if val_data is not None:
         Xv, yv = split_xy(val_data)
-        Xv = to_tensor(check_one_hot(Xv), device=device)                # on the device once, not every epoch
+        val = (to_tensor(check_one_hot(Xv), device=device), yv)         # on the device once, not every epoch
     opt = adam(model.parameters(), lr=lr)
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if resume and ckdir is None: raise ValueError("resume=True needs a checkpoint_dir")
@@ -234,102 +331,40 @@ def fit(model: nn.Module, # model to train (ARGMINN, CNNBaseline, or any (N,4,L)
                 warmup_min_gain=warmup_min_gain if regularize and warmup_until_auroc is not None else None)
     max_extra = epochs // 2 if max_extra_warmup is None else int(max_extra_warmup)
     gate = regularize and warmup_until_auroc is not None and val_data is not None and max_extra > 0
-    delay, gate_open = 0, not gate   # schedule epoch = epoch - delay; the gate opens once the model is learning
+    st = (_resume_state(ckdir / 'last.pt', model, opt, stopper, meta, gate, device, verbose)
+          if resume and (ckdir / 'last.pt').exists() else _FitState(gate_open=not gate))
 
-    rows, best_state, best_epoch, best_loss, best_acc, start, stopped, rng_state = [], None, -1, float('inf'), float('nan'), 0, False, None
-    if resume and (ckdir / 'last.pt').exists():
-        try: ck = load_checkpoint(ckdir / 'last.pt', map_location=device)
-        except ValueError as e:
-            raise ResumeError(f"cannot resume from {ckdir / 'last.pt'}: {str(e).split(': ', 1)[-1]}. Delete that file to train this "
-                             f"seed again from its start (the other seeds keep their checkpoints), or start over with --force") from None
-        for k in ('model_class', 'lr', 'reduction', 'regularize', 'warmup_until_auroc', 'warmup_min_gain'):
-            if ck['meta'].get(k) != meta[k]:
-                raise ResumeError(f"cannot resume from {ckdir / 'last.pt'}: it was written with {k}={ck['meta'].get(k)!r}, "
-                                 f"this call has {k}={meta[k]!r}")
-        model.load_state_dict(ck['model_state']); opt.load_state_dict(ck['optimizer_state'])
-        rows, best_state, best_epoch = ck['history'], ck['best_state'], ck['best_epoch']
-        best_loss, best_acc, stopped, rng_state = ck['best_val_loss'], ck['best_val_accuracy'], ck['stopped'], ck['rng']
-        if stopper is not None and ck['stopper'] is not None: stopper.best, stopper.wait = ck['stopper']
-        start = ck['epoch'] + 1
-        delay, gate_open = ck.get('delay', 0), ck.get('gate_open', not gate)
-        if verbose: print(f"resuming from epoch {start} ({ckdir / 'last.pt'})")
-
-    seed = seed_of(random_state)
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
-        torch.manual_seed(seed)
-        if rng_state is not None: _set_rng_states(rng_state, device)
+        torch.manual_seed(seed_of(random_state))
+        if st.rng is not None: _set_rng_states(st.rng, device)
         held = lambda d: f" (regularisers held {d} epoch{'s' if d > 1 else ''})" if d else ''
-        bar = progress(total=epochs + delay, initial=start, disable=not verbose or stopped, desc=type(model).__name__ + held(delay),
-                       unit='epoch', lines=True)
-        epoch = start
-        while not stopped and epoch < epochs + delay:
+        bar = progress(total=epochs + st.delay, initial=st.start, disable=not verbose or st.stopped,
+                       desc=type(model).__name__ + held(st.delay), unit='epoch', lines=True)
+        epoch = st.start
+        while not st.stopped and epoch < epochs + st.delay:
             t0 = time.time()
-            if not gate_open and any(float(s(epoch - delay)) != 0 for s in loss_fn.schedules):
-                auc = rows[-1].get('val_auroc', float('nan')) if rows else float('nan')
-                gain = rows[-2]['val_loss'] - rows[-1]['val_loss'] if len(rows) > 1 else float('inf')
-                learnt = auc >= warmup_until_auroc and (warmup_min_gain is None or not gain >= warmup_min_gain)
-                if not rows or learnt or delay >= max_extra:   # no warm-up at all: nothing to hold
-                    gate_open = True
-                    if verbose and delay: print(f"epoch {epoch}: regularisers start {delay} epoch(s) late "
-                                                f"(validation AUROC {auc:.3f})")
-                else:
-                    delay += 1; bar.total = epochs + delay                   # said, not silent: the run is longer
-                    bar.set_description(type(model).__name__ + held(delay))
-            se = epoch - delay                                          # epoch on the schedules' clock
-            if hasattr(train_loader, 'set_epoch'): train_loader.set_epoch(epoch)
-            model.train()
-            sums, nb = dict(total=0.0, prediction=0.0, overlap=0.0, l1=0.0, entropy=0.0), 0
-            lam = (0.0, 0.0, 0.0)
-            for b, (X, y) in enumerate(progress(train_loader, total=len(train_loader), leave=False, disable=not verbose,
-                                            desc=f'epoch {epoch}')):
-                X, y = to_tensor(X, device=device), check_labels(to_tensor(y, device=device), 'training labels')
-                terms = _forward_terms(model, X, y, loss_fn, se, epoch, b)
-                _check_finite(terms, epoch, b)
-                opt.zero_grad(set_to_none=True)
-                terms.total.backward()
-                if grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                opt.step()
-                for k in sums: sums[k] += float(getattr(terms, k).detach())
-                nb += 1; lam = (terms.lambda_o, terms.lambda_l, terms.lambda_e)
-            if nb == 0: raise ValueError(f"the training loader yielded no batches in epoch {epoch}")
-            row = dict(epoch=epoch, schedule_epoch=se, lambda_o=lam[0], lambda_l=lam[1], lambda_e=lam[2],
-                       **{f'train_{k}': v / nb for k, v in sums.items()})
-            settled = gate_open and not is_ramping(loss_fn.schedules, se, epochs)
-            if val_data is not None:
-                mv = evaluate(model, Xv, yv, eval_batch_size, device)
-                if not np.isfinite(mv.loss):
-                    raise FloatingPointError(f"non-finite validation prediction loss ({mv.loss}) at epoch {epoch}")
-                row.update(val_loss=mv.loss, val_accuracy=mv.accuracy, val_auroc=mv.auroc)
-                vloss, vacc = mv.loss, mv.accuracy
-            else: vloss, vacc = row['train_prediction'], float('nan')
+            if _hold_schedules(st, loss_fn.schedules, epoch, warmup_until_auroc, warmup_min_gain, max_extra, verbose):
+                bar.total = epochs + st.delay; bar.set_description(type(model).__name__ + held(st.delay))   # said, not silent
+            se = epoch - st.delay                                       # epoch on the schedules' clock
+            row = _train_epoch(model, train_loader, loss_fn, opt, epoch, se, device, grad_clip, verbose)
+            settled = st.gate_open and not is_ramping(loss_fn.schedules, se, epochs)
+            vloss, vacc = _validate(model, row, val, eval_batch_size, device)
             row.update(settled=settled, seconds=time.time() - t0)
-            if settled:
-                if best_epoch < 0 or vloss < best_loss:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    best_epoch, best_loss, best_acc = epoch, vloss, vacc
-                learning = warmup_until_auroc is None or any(r.get('val_auroc', 0) >= warmup_until_auroc for r in rows + [row])
-                if stopper is not None and val_data is not None and learning: stopped = stopper.step(vloss)
-            rows.append(row)
-            if ckdir is not None:
-                if best_epoch == epoch:
-                    _save(dict(model_state=best_state, epoch=epoch, val_loss=vloss, val_accuracy=vacc, meta=meta), ckdir / 'best.pt')
-                _save(dict(model_state=model.state_dict(), optimizer_state=opt.state_dict(), epoch=epoch, history=rows,
-                           best_state=best_state, best_epoch=best_epoch, best_val_loss=best_loss, best_val_accuracy=best_acc,
-                           stopper=None if stopper is None else (stopper.best, stopper.wait), stopped=stopped,
-                           delay=delay, gate_open=gate_open, rng=_rng_states(device), meta=meta), ckdir / 'last.pt')
+            if settled: _keep_best(st, model, row, vloss, vacc, stopper, val_data is not None, warmup_until_auroc)
+            st.rows.append(row)
+            if ckdir is not None: _save_checkpoints(ckdir, st, model, opt, stopper, epoch, vloss, vacc, meta, device)
             bar.set_postfix(loss=f"{row['train_total']:.3g}", val_loss=f"{vloss:.4f}", val_acc=f"{vacc:.3f}"); bar.update()
-            if stopped and verbose:
-                print(f"early stopping at epoch {epoch}: no validation-loss improvement >= "
-                      f"{stopper.min_delta:g} in {stopper.patience} epochs")
+            if st.stopped and verbose:
+                print(f"early stopping at epoch {epoch}: no validation-loss improvement >= {stopper.min_delta:g} in {stopper.patience} epochs")
             epoch += 1
         bar.close()
-    if best_state is None:   # nothing settled within the run (e.g. a schedule still ramping at the last epoch)
-        best_epoch, best_loss, best_acc = rows[-1]['epoch'], rows[-1].get('val_loss', float('nan')), rows[-1].get('val_accuracy', float('nan'))
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    if st.best_state is None:   # nothing settled within the run (e.g. a schedule still ramping at the last epoch)
+        last = st.rows[-1]
+        st.best_epoch, st.best_loss, st.best_acc = last['epoch'], last.get('val_loss', float('nan')), last.get('val_accuracy', float('nan'))
+        st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(st.best_state)
     model.eval()
-    hist = pd.DataFrame(rows)
-    return TrainResult(model, hist, int(best_epoch), float(best_loss), float(best_acc), bool(stopped),
+    return TrainResult(model, pd.DataFrame(st.rows), int(st.best_epoch), float(st.best_loss), float(st.best_acc), bool(st.stopped),
                        time.time() - t_start, ckdir)
 
 # %% ../nbs/api/07_train.ipynb #c440c367

@@ -38,7 +38,7 @@ def _timeless(p: Path):
     return p
 
 
-def files(folder: Path, patterns=('*.pt', '*.csv', '*.tsv', '*.bed', '*.npy', '*.npz', '*.fa', '*.fai', '*.narrowPeak')) -> dict:
+def files(folder: Path, patterns=('*.pt', '*.csv', '*.tsv', '*.bed', '*.npy', '*.npz', '*.fa', '*.fai', '*.narrowPeak', '*.gz')) -> dict:
     out = {}
     for pat in patterns:
         for p in sorted(folder.rglob(pat)): out[str(p.relative_to(folder))] = h(_timeless(p))
@@ -71,6 +71,13 @@ def main():
     fp['explanation_numbers'] = h({k: v for k, v in er.metrics.items() if 'seconds' not in k})
     fp['explanation_tables'] = h(er.sequences.to_csv() + er.regions.to_csv())
     fp['explanation_markdown'] = h(er.markdown)
+    from argminn_nb.simulate import make_splits
+    tg = make_splits('tal_gata', batches_per_epoch=1, eval_batches=1, random_state=0).test
+    keep = tg.instances[tg.instances.seq < 24]
+    er2 = explanation_report(model, tg.X[:24], tmp / 'expl2', instances=keep, epochs=2, n_eval=8, n_draws=4, random_state=0)
+    fp['explanations_with_logic'] = files(tmp / 'expl2')
+    fp['explanation_with_logic_numbers'] = h({k: v for k, v in er2.metrics.items() if 'seconds' not in k})
+    fp['explanation_with_logic_markdown'] = h(er2.markdown)
     ga = gradient_attack(model, X[:4], max_edits=3, n_candidates=4)
     fp['gradient_attack'] = {k: h(np.round(v, 5) if v.dtype.kind == 'f' else v) for k, v in (('logits', ga.logits), ('edits', ga.edits), ('n_edits', ga.n_edits))}
     mf = motif_free_sequences(model, 'spi1', n=16, random_state=0)
