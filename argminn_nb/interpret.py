@@ -23,11 +23,10 @@ from .motifs import Motif, information_content
 from .models import ARGMINNTrace, filter_weights
 
 # %% auto #0
-__all__ = ['TRACE_COLUMNS', 'ATTENTION_RULES', 'SPACING_COLUMNS', 'mean_centered', 'plot_filter_logos', 'FilterPFMs',
-           'filter_pfms', 'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters',
-           'plot_filter_matches', 'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace', 'attended',
-           'trace_instances', 'instances_from_trace', 'instance_spacings', 'plot_spacings', 'plot_traced_examples',
-           'planted_gaps', 'compare_spacings', 'simulated_gaps', 'SpacingAgreement', 'spacing_agreement']
+__all__ = ['TRACE_COLUMNS', 'ATTENTION_RULES', 'mean_centered', 'plot_filter_logos', 'FilterPFMs', 'filter_pfms',
+           'scanner_activations', 'filter_activity', 'FilterMatches', 'match_filters', 'plot_filter_matches',
+           'motif_recovery', 'plot_motif_recovery', 'check_traceable', 'model_trace', 'attended', 'trace_instances',
+           'instances_from_trace', 'plot_traced_examples']
 
 # %% ../nbs/api/08_interpret.ipynb #d25853a7
 def mean_centered(weight, # (..., 4, w) weights
@@ -429,50 +428,6 @@ def instances_from_trace(activations: torch.Tensor, # (N, n_filters, P) scanner 
     c = _candidates(A, att, attention_threshold, attention_rule, positions=positions)
     return _instances([] if c is None else [c], thr, filter_width, att.shape[2], attention_threshold, attention_rule)
 
-# %% ../nbs/api/08_interpret.ipynb #5413485c
-SPACING_COLUMNS = ['seq', 'start_a', 'start_b', 'offset', 'gap', 'order']
-
-def instance_spacings(hits: pd.DataFrame, # traced hits (seq, filter, start, end)
-                      filter_a: int, # first filter
-                      filter_b: int, # second filter (may equal filter_a: pairs of hits of one filter)
-                      ) -> pd.DataFrame:
-    "Every pair of hits of the two filters in the same sequence: offset start_b − start_a, gap between windows, order."
-    a = hits[hits['filter'] == filter_a][['seq', 'start', 'end']]
-    b = hits[hits['filter'] == filter_b][['seq', 'start', 'end']]
-    if filter_a == filter_b: a = a.assign(_i=np.arange(len(a))); b = a
-    m = a.merge(b, on='seq', suffixes=('_a', '_b'))
-    if filter_a == filter_b: m = m[m._i_a < m._i_b]
-    if len(m) == 0: return pd.DataFrame({c: pd.Series(dtype='object' if c == 'order' else 'int64') for c in SPACING_COLUMNS})
-    off = (m.start_b - m.start_a).to_numpy()
-    gap = np.where(off >= 0, m.start_b - m.end_a, m.start_a - m.end_b)
-    out = pd.DataFrame({'seq': m.seq.values, 'start_a': m.start_a.values, 'start_b': m.start_b.values, 'offset': off,
-                        'gap': gap, 'order': np.where(off >= 0, 'a..b', 'b..a')})
-    return out.sort_values(['seq', 'start_a', 'start_b']).reset_index(drop=True)[SPACING_COLUMNS]
-
-def plot_spacings(spacings: pd.DataFrame, # from `instance_spacings`
-                  column: str = 'gap', # 'gap' or 'offset'
-                  expected: Sequence[int] | None = None, # values to mark (e.g. the simulated gaps, shifted to filter coordinates)
-                  ax=None, # matplotlib axes
-                  title: str | None = None, # axes title
-                  label: str | None = None, # legend label of the histogram
-                  ):
-    "Histogram of spacings (integer bins) with the expected values marked."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4.5, 2.8))
-    v = spacings[column].to_numpy()
-    if len(v):
-        lo, hi = int(min(v.min(), min(expected) if expected else v.min())), int(max(v.max(), max(expected) if expected else v.max()))
-        ax.hist(v, bins=np.arange(lo - 0.5, hi + 1.5), color='C0', label=label)
-    else: ax.text(0.5, 0.5, 'no pair of hits', ha='center', transform=ax.transAxes)
-    if expected is not None:
-        for i, e in enumerate(expected):
-            ax.axvspan(e - 0.5, e + 0.5, color='C1', alpha=0.15, lw=0, label='expected' if i == 0 else None)
-    ax.set_xlabel(f'{column} (bp, filter coordinates)'); ax.set_ylabel('pairs of traced instances')
-    if title: ax.set_title(title, fontsize=9)
-    if expected is not None or label: ax.legend(fontsize=8)
-    ax.spines[['top', 'right']].set_visible(False)
-    return ax
-
 # %% ../nbs/api/08_interpret.ipynb #3354212d
 def plot_traced_examples(model: nn.Module, # ARGMINN
                          X, # one-hot (N, 4, L)
@@ -516,64 +471,3 @@ def plot_traced_examples(model: nn.Module, # ARGMINN
     axs[-1, 0].set_xlabel('position (bp; a filter window starts at its position)')
     fig.tight_layout()
     return fig
-
-# %% ../nbs/api/08_interpret.ipynb #f9ad247f
-def planted_gaps(instances: pd.DataFrame, # ground truth: seq, motif, start, end
-                 motif_a: str, # first motif
-                 motif_b: str, # second motif
-                 ) -> pd.DataFrame:
-    "Per sequence with one instance of each motif: bp between the upstream instance's end and the downstream one's start."
-    a = instances[instances.motif == motif_a].groupby('seq').filter(lambda g: len(g) == 1)
-    b = instances[instances.motif == motif_b].groupby('seq').filter(lambda g: len(g) == 1)
-    m = a[['seq', 'start', 'end']].merge(b[['seq', 'start', 'end']], on='seq', suffixes=('_a', '_b'))
-    gap = np.where(m.start_b >= m.start_a, m.start_b - m.end_a, m.start_a - m.end_b)
-    return pd.DataFrame({'seq': m.seq.values, 'planted_gap': gap.astype(int)})
-
-def compare_spacings(spacings: pd.DataFrame, # from `instance_spacings` (filter coordinates)
-                     instances: pd.DataFrame, # ground truth
-                     motif_a: str, # motif of filter a
-                     motif_b: str, # motif of filter b
-                     ) -> pd.DataFrame:
-    "Traced gap beside the planted gap of the same sequence (sequences with one traced pair), and their difference."
-    one = spacings.groupby('seq').filter(lambda g: len(g) == 1)[['seq', 'gap']].rename(columns={'gap': 'traced_gap'})
-    m = one.merge(planted_gaps(instances, motif_a, motif_b), on='seq')
-    return m.assign(difference=m.traced_gap - m.planted_gap)
-
-# %% ../nbs/api/08_interpret.ipynb #1f7fa90f
-def simulated_gaps(config, # a `simulate.SimConfig`
-                   motif_a: str, # one motif
-                   motif_b: str, # the other motif
-                   ) -> tuple[int, ...]:
-    "The gaps (bp) a simulation plants between consecutive instances of two motifs (either order), sorted."
-    out = set()
-    for _, arr in list(config.positives) + list(config.negatives):
-        for j, g in enumerate(arr.gaps):
-            if {arr.motifs[j], arr.motifs[j + 1]} == {motif_a, motif_b}: out |= set(int(v) for v in g)
-    return tuple(sorted(out))
-
-class SpacingAgreement(NamedTuple):
-    "How well traced spacings between two filters reproduce the planted ones."
-    n_pairs: int # traced pairs of hits
-    offsets: dict # order ('a..b' / 'b..a') -> filter offset: the most common traced − planted gap
-    in_set: float # fraction of traced pairs whose gap − offset is a simulated gap (NaN without pairs)
-    exact: float # fraction of traced pairs in one-pair sequences whose gap − offset is that sequence's planted gap
-
-def spacing_agreement(spacings: pd.DataFrame, # from `instance_spacings` (filter coordinates)
-                      instances: pd.DataFrame, # ground truth of the same sequences
-                      motif_a: str, # motif of filter a
-                      motif_b: str, # motif of filter b
-                      gaps: Sequence[int], # the simulated gap set (`simulated_gaps`)
-                      same_position: bool = False, # count pairs of two filters called at the same position (one site called twice)
-                      ) -> SpacingAgreement:
-    "Fraction of traced spacings that fall in the simulated set, and that equal the planted gap, after the filters' offset."
-    if not same_position: spacings = spacings[spacings.offset != 0]
-    if len(spacings) == 0: return SpacingAgreement(0, {}, float('nan'), float('nan'))
-    m = spacings.merge(planted_gaps(instances, motif_a, motif_b), on='seq', how='left')
-    diff = m.gap - m.planted_gap
-    offsets = {o: int(d.mode().iloc[0]) for o, d in diff.groupby(m.order) if d.notna().any()}
-    off = m.order.map(offsets)
-    corrected = m.gap - off
-    in_set = float(np.mean(corrected.isin(list(gaps)) & off.notna()))
-    known = m.planted_gap.notna() & off.notna()
-    exact = float((corrected[known] == m.planted_gap[known]).mean()) if known.any() else float('nan')
-    return SpacingAgreement(int(len(m)), offsets, in_set, exact)

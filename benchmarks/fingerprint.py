@@ -48,7 +48,9 @@ def files(folder: Path, patterns=('*.pt', '*.csv', '*.tsv', '*.bed', '*.npy', '*
 def main():
     from argminn_nb.pipeline import run_pipeline
     from argminn_nb.report import explanation_report
-    from argminn_nb.robustness import gradient_attack, motif_free_sequences, padded_positives, log10_likelihood_ratio, gc_sweep
+    try: from argminn_nb.attacks import gradient_attack, motif_free_sequences, padded_positives
+    except ImportError: from argminn_nb.robustness import gradient_attack, motif_free_sequences, padded_positives   # before the split
+    from argminn_nb.robustness import log10_likelihood_ratio, gc_sweep
     from argminn_nb.posthoc import deep_lift_shap
     from argminn_nb.toys import make_mini_genome
     tmp = Path(tempfile.mkdtemp())

@@ -10,8 +10,8 @@ from torch import nn
 
 from argminn_nb.dna import one_hot_encode, random_sequences, reverse_complement
 from argminn_nb.models import ARGMINNTrace, CNNBaseline
-from argminn_nb.interpret import (TRACE_COLUMNS, filter_pfms, instance_spacings, scanner_activations, trace_instances,
-                                  compare_spacings)
+from argminn_nb.interpret import TRACE_COLUMNS, filter_pfms, scanner_activations, trace_instances
+from argminn_nb.syntax import compare_spacings, instance_spacings
 from argminn_nb.toys import handset_argminn
 from argminn_nb.scoring import label_hits, topk_precision
 from argminn_nb.report import interpretation_report

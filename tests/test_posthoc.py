@@ -12,9 +12,9 @@ from torch import nn
 from argminn_nb.dna import dinucleotide_shuffle, one_hot_encode, random_sequences
 from argminn_nb.matching import bh_qvalues
 from argminn_nb.models import ARGMINN, CNNBaseline
-from argminn_nb.posthoc import (FIMO_COLUMNS, LABEL_COLUMNS, LogitModel, collapse_overlaps, deep_lift_shap,
-                                fimo_instances, integrated_gradients, label_motifs, posthoc_pipeline, run_modisco,
-                                trim_to_width)
+from argminn_nb.modisco import LABEL_COLUMNS, label_motifs, run_modisco, trim_to_width
+from argminn_nb.posthoc import (FIMO_COLUMNS, LogitModel, collapse_overlaps, deep_lift_shap, fimo_instances,
+                                integrated_gradients, posthoc_pipeline)
 
 
 class ConvReluLinear(nn.Module):

@@ -10,8 +10,8 @@ from argminn_nb.dna import decode, one_hot_encode
 from argminn_nb.models import ARGMINN, CNNBaseline
 from argminn_nb.motifs import Motif
 from argminn_nb.simulate import Arrangement, SimConfig, get_config, simulate
-from argminn_nb.robustness import (background_gc, extreme_kmers, gc_sweep, gc_test_sets, max_motif_scores,
-                                   log10_likelihood_ratio, motif_free, motif_free_sequences, padded_positives, set_accuracy)
+from argminn_nb.attacks import extreme_kmers, motif_free_sequences, padded_positives
+from argminn_nb.robustness import background_gc, gc_sweep, gc_test_sets, log10_likelihood_ratio, max_motif_scores, motif_free, set_accuracy
 
 
 def loop_scores(seq: str, motif: Motif):
