@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Sequence
 
 import numpy as np
@@ -19,14 +19,15 @@ from torch import nn
 from .core import adam, as_rng, as_torch_generator, seed_of, progress, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot
 from .inference import _model_device, batched
-from .models import DilatedResidualTrunk
+from .models import DilatedResidualTrunk, TrunkConfig
 from .train import predict
 
 # %% auto #0
-__all__ = ['MEM_DEFAULTS', 'PAPER_RECIPE', 'SCRAMBLER_DEFAULTS', 'LINDER_SCRAMBLER', 'bounded_sigma', 'kernel_band',
-           'gaussian_mask_logits', 'random_one_hot', 'relaxed_bernoulli_st', 'mem_samples', 'categorical_st',
-           'bound_logits', 'MEMOutput', 'MEM', 'ScramblerOutput', 'pssm_information', 'Scrambler',
-           'keep_gradient_check', 'ExplainerFit', 'fit_explainer', 'explain']
+__all__ = ['MEM_DEFAULTS', 'PAPER_RECIPE', 'PAPER_FIT', 'EXPLAINER_METRIC', 'SCRAMBLER_DEFAULTS', 'LINDER_SCRAMBLER',
+           'bounded_sigma', 'kernel_band', 'gaussian_mask_logits', 'random_one_hot', 'relaxed_bernoulli_st',
+           'mem_samples', 'categorical_st', 'MEMRecipe', 'bound_logits', 'MEMOutput', 'MEM', 'ScramblerRecipe',
+           'ScramblerOutput', 'pssm_information', 'Scrambler', 'keep_gradient_check', 'ExplainerFit', 'fit_explainer',
+           'explain']
 
 # %% ../nbs/api/11_mems.ipynb #4ae2f052
 def bounded_sigma(raw, # unconstrained values (tensor)
@@ -116,8 +117,35 @@ def categorical_st(logits, # (M, 4, L) PSSM logits
 MEM_DEFAULTS = {  # the paper's lambdas; the loss readings measured on the API page (section "Training dynamics")
     'sufficient': dict(lambda1=2.0, lambda2=0.5, pred_loss='bce', pred_scale='mean', drift_penalty=0.1),
     'necessary': dict(lambda1=5.0, lambda2=0.01, pred_loss='abs', pred_scale='sum', drift_penalty=1.0)}
-PAPER_RECIPE = {'mem': dict(init_keep=None, logit_clamp=None, pred_loss='abs', pred_scale='mean', drift_penalty=0.0),
-                'fit': dict(warmup=0.0)}   # the recipe as written: MEM(kind, **PAPER_RECIPE['mem']); fit_explainer(..., **PAPER_RECIPE['fit'])
+
+@dataclass(frozen=True)
+class MEMRecipe:
+    "How a MEM samples its masks and scores them: everything of its loss but the λ weights (None: the kind's `MEM_DEFAULTS`)."
+    sigma_min: float = 0.5 # lower bound of sigma
+    sigma_max: float = 36.0 # upper bound of sigma
+    temperature: float = 0.5 # relaxed-Bernoulli temperature
+    n_samples: int = 10 # samples per sequence in the loss (K)
+    init_keep: float | None = 0.9 # initial keep probability of the samples (s: mask, n: 1 - mask); None: default init
+    logit_clamp: float | None = 5.0 # bound of the mask logits (None: unbounded)
+    clamp: str = 'straight-through' # 'straight-through': hard clamp, identity gradient; 'tanh': logit_clamp * tanh(z / logit_clamp)
+    drift_penalty: float | None = None # weight of mean(relu(|raw logit| - logit_clamp)), keeps raw logits near the bound (None: s 0.1, n 1)
+    pred_loss: str | None = None # 'abs': |Y^ - mean_k f| (paper eq. 18); 'bce': cross-entropy of mean_k f against Y^ (n-MEM: 1 - Y^); None: s 'bce', n 'abs'
+    pred_scale: str | None = None # 'mean': prediction term as written; 'sum': times K (summed over the K samples); None: s 'mean', n 'sum'
+    mask_target: float | None = None # None: lambda1 * mean(m); a fraction t: lambda1 * relu(mean(m) - t) (a margin)
+
+PAPER_RECIPE = MEMRecipe(init_keep=None, logit_clamp=None, pred_loss='abs', pred_scale='mean', drift_penalty=0.0)   # the recipe as written
+PAPER_FIT = dict(warmup=0.0)   # ... and its training: MEM(kind, recipe=PAPER_RECIPE); fit_explainer(..., **PAPER_FIT)
+EXPLAINER_METRIC = {'sufficient': 'sufficiency', 'inclusion': 'sufficiency', 'necessary': 'necessity', 'occlusion': 'necessity'}
+
+def _recipe_and_trunk(recipe, trunk, options: dict, owner: str) -> tuple:
+    "`recipe` and the trunk config (a TrunkConfig, a dict of its fields or None) with `options` (fields of either) applied."
+    rf, tf = {f.name for f in fields(recipe)}, {f.name for f in fields(TrunkConfig)}
+    bad = sorted(set(options) - rf - tf)
+    if bad: raise TypeError(f"{owner} got an unexpected keyword argument {bad[0]!r}; its options are the fields of "
+                            f"{type(recipe).__name__} and TrunkConfig")
+    trunk = TrunkConfig(**trunk) if isinstance(trunk, dict) else (trunk or TrunkConfig())
+    return (replace(recipe, **{k: v for k, v in options.items() if k in rf}),
+            replace(trunk, **{k: v for k, v in options.items() if k in tf}))
 _MEM_KINDS = {'s': 'sufficient', 'sufficient': 'sufficient', 's-mem': 'sufficient',
               'n': 'necessary', 'necessary': 'necessary', 'n-mem': 'necessary'}
 
@@ -155,27 +183,21 @@ class MEM(nn.Module):
                  kind: str = 'sufficient', # 'sufficient' (s-MEM) or 'necessary' (n-MEM)
                  lambda1: float | None = None, # weight of mean(m) (None: paper, 2 for s-MEM, 5 for n-MEM)
                  lambda2: float | None = None, # weight of -mean(log sigma) (None: paper, 0.5 / 0.01)
-                 sigma_min: float = 0.5, # lower bound of sigma
-                 sigma_max: float = 36.0, # upper bound of sigma
                  band: int | str | None = None, # None: exact O(L^2) kernel; 'auto' or an int: banded kernel
-                 temperature: float = 0.5, # relaxed-Bernoulli temperature
-                 n_samples: int = 10, # samples per sequence in the loss (K)
-                 channels: int = 32, n_groups: int = 5, blocks_per_group: int = 4, kernel_size: int = 3, # trunk
-                 dilations: Sequence[int] = (1, 2, 4, 2, 1), norm: str | None = 'instance', # trunk
-                 init_keep: float | None = 0.9, # initial keep probability of the samples (s: mask, n: 1 - mask); None: default init
-                 logit_clamp: float | None = 5.0, # bound of the mask logits (None: unbounded)
-                 clamp: str = 'straight-through', # 'straight-through': hard clamp, identity gradient; 'tanh': logit_clamp * tanh(z / logit_clamp)
-                 drift_penalty: float | None = None, # weight of mean(relu(|raw logit| - logit_clamp)), keeps raw logits near the bound (None: s 0.1, n 1)
-                 pred_loss: str | None = None, # 'abs': |Y^ - mean_k f| (paper eq. 18); 'bce': cross-entropy of mean_k f against Y^ (n-MEM: 1 - Y^); None: s 'bce', n 'abs'
-                 pred_scale: str | None = None, # 'mean': prediction term as written; 'sum': times K (summed over the K samples); None: s 'mean', n 'sum'
-                 mask_target: float | None = None, # None: lambda1 * mean(m); a fraction t: lambda1 * relu(mean(m) - t) (a margin)
+                 recipe: MEMRecipe | None = None, # sampling and loss (default `MEMRecipe()`; `PAPER_RECIPE`: as written)
+                 trunk: TrunkConfig | dict | None = None, # the trunk's shape (default `TrunkConfig()`)
                  class_input: bool = False, # give the trunk the predicted class as a fifth input channel
                  random_state=None, # seed for parameter initialisation (None: PyTorch's global generator)
+                 **options, # single fields of the recipe or the trunk, over them (e.g. pred_loss='abs', channels=16)
                  ):
         super().__init__()
         if kind not in _MEM_KINDS: raise ValueError(f"kind must be 'sufficient' or 'necessary', got {kind!r}")
         self.kind = _MEM_KINDS[kind]
-        d = MEM_DEFAULTS[self.kind]
+        self.recipe, self.trunk_config = _recipe_and_trunk(recipe or MEMRecipe(), trunk, options, 'MEM')
+        r, d = self.recipe, MEM_DEFAULTS[self.kind]
+        sigma_min, sigma_max, init_keep, logit_clamp, clamp, mask_target = (r.sigma_min, r.sigma_max, r.init_keep, r.logit_clamp,
+                                                                             r.clamp, r.mask_target)
+        pred_loss, pred_scale, drift_penalty = r.pred_loss, r.pred_scale, r.drift_penalty
         self.lambda1 = d['lambda1'] if lambda1 is None else float(lambda1)
         self.lambda2 = d['lambda2'] if lambda2 is None else float(lambda2)
         pred_loss = d['pred_loss'] if pred_loss is None else pred_loss
@@ -184,7 +206,7 @@ class MEM(nn.Module):
         if not 0 < sigma_min < sigma_max: raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.band = kernel_band(sigma_max) if band == 'auto' else band
-        self.temperature, self.n_samples = float(temperature), int(n_samples)
+        self.temperature, self.n_samples = float(r.temperature), int(r.n_samples)
         self.logit_clamp, self.class_input = logit_clamp, bool(class_input)
         for name, v, ok in (('clamp', clamp, _CLAMPS), ('pred_loss', pred_loss, ('abs', 'bce')), ('pred_scale', pred_scale, ('mean', 'sum'))):
             if v not in ok: raise ValueError(f"{name} must be one of {list(ok)}, got {v!r}")
@@ -192,9 +214,8 @@ class MEM(nn.Module):
         self.clamp, self.pred_loss, self.pred_scale, self.mask_target = clamp, pred_loss, pred_scale, mask_target
         self.drift_penalty = float(drift_penalty)
         with torch_seeded(random_state):
-            self.trunk = DilatedResidualTrunk(5 if class_input else 4, channels, n_groups, blocks_per_group, kernel_size,
-                                              dilations, norm)
-            self.head = nn.Conv1d(channels, 2, 1)
+            self.trunk = self.trunk_config.build(5 if class_input else 4)
+            self.head = nn.Conv1d(self.trunk_config.channels, 2, 1)
         if init_keep is not None:
             if not 0 < init_keep < 1: raise ValueError(f"init_keep must be in (0, 1), got {init_keep}")
             m0 = init_keep if self.kind == 'sufficient' else 1 - init_keep
@@ -210,6 +231,11 @@ class MEM(nn.Module):
         raw = gaussian_mask_logits(w, sigma, self.band)
         z = bound_logits(raw, self.logit_clamp, self.clamp)
         return MEMOutput(torch.sigmoid(z), w, sigma, z, raw)
+
+    @property
+    def metric(self) -> str:
+        "What its regions are measured by: 'sufficiency' (s-MEM) or 'necessity' (n-MEM)."
+        return EXPLAINER_METRIC[self.kind]
 
     def importance(self, X, y_hat=None):
         "Importance scores in [0, 1]: the mask itself."
@@ -242,7 +268,6 @@ class MEM(nn.Module):
         return {'total': pred + reg, 'pred': pred, 'reg': reg, 'mask_mean': m.detach(),
                 'logit_abs': out.raw_logits.abs().mean().detach()}
 
-
 # %% ../nbs/api/11_mems.ipynb #ed280122
 SCRAMBLER_DEFAULTS = {'inclusion': dict(lam=2.0, t_bits=1e-4), 'occlusion': dict(lam=5.0, t_bits=1e-4)}
 LINDER_SCRAMBLER = {  # the settings of Linder et al.'s own code (github.com/johli/scrambler, DNA analyses): Scrambler(kind, **LINDER_SCRAMBLER[kind])
@@ -250,6 +275,13 @@ LINDER_SCRAMBLER = {  # the settings of Linder et al.'s own code (github.com/joh
     'occlusion': dict(encoding='2x-1', conservation='ic', lam=1.0, t_bits=1.8, n_samples=32),
     'fit': dict(lr=1e-4, betas=(0.5, 0.9), warmup=0.0)}   # fit_explainer(..., **LINDER_SCRAMBLER['fit'])
 _ENCODINGS, _CONSERVATIONS = ('x', '2x-1'), ('paper', 'ic')
+
+@dataclass(frozen=True)
+class ScramblerRecipe:
+    "How a scrambler builds and scores its PSSMs: everything of its loss but the conservation weight and target."
+    n_samples: int = 10 # samples per sequence in the loss
+    encoding: str = 'x' # PSSM logits log B + x*s ('x', the MEMs paper's eqs. 7 and 10) or log B + (2x - 1)*s ('2x-1', Linder et al.'s code)
+    conservation: str = 'paper' # 'paper': IC (inclusion), -log2 P(x) (occlusion); 'ic': the PSSM's IC for both (Linder et al.'s code)
 
 @dataclass
 class ScramblerOutput:
@@ -279,13 +311,11 @@ class Scrambler(nn.Module):
                  lam: float | None = None, # weight of the conservation penalty (None: 2 inclusion, 5 occlusion)
                  t_bits: float | None = None, # target bits of the conservation penalty (None: 1e-4)
                  background=None, # (4,) background base frequencies (default uniform)
-                 n_samples: int = 10, # samples per sequence in the loss
-                 encoding: str = 'x', # PSSM logits log B + x*s ('x', the MEMs paper's eqs. 7 and 10) or log B + (2x - 1)*s ('2x-1', Linder et al.'s code)
-                 conservation: str = 'paper', # 'paper': IC (inclusion), -log2 P(x) (occlusion); 'ic': the PSSM's IC for both (Linder et al.'s code)
-                 channels: int = 32, n_groups: int = 5, blocks_per_group: int = 4, kernel_size: int = 3, # trunk
-                 dilations: Sequence[int] = (1, 2, 4, 2, 1), norm: str | None = 'instance', # trunk
+                 recipe: ScramblerRecipe | None = None, # samples, encoding and conservation (default `ScramblerRecipe()`)
+                 trunk: TrunkConfig | dict | None = None, # the trunk's shape (default `TrunkConfig()`)
                  class_input: bool = False, # give the trunk the predicted class as a fifth input channel
                  random_state=None, # seed for parameter initialisation (None: PyTorch's global generator)
+                 **options, # single fields of the recipe or the trunk, over them (e.g. encoding='2x-1', channels=16)
                  ):
         super().__init__()
         if kind not in SCRAMBLER_DEFAULTS: raise ValueError(f"kind must be 'inclusion' or 'occlusion', got {kind!r}")
@@ -293,7 +323,9 @@ class Scrambler(nn.Module):
         d = SCRAMBLER_DEFAULTS[kind]
         self.lam = d['lam'] if lam is None else float(lam)
         self.t_bits = d['t_bits'] if t_bits is None else float(t_bits)
-        self.n_samples = int(n_samples)
+        self.recipe, self.trunk_config = _recipe_and_trunk(recipe or ScramblerRecipe(), trunk, options, 'Scrambler')
+        self.n_samples = int(self.recipe.n_samples)
+        encoding, conservation = self.recipe.encoding, self.recipe.conservation
         if encoding not in _ENCODINGS: raise ValueError(f"encoding must be one of {list(_ENCODINGS)}, got {encoding!r}")
         if conservation not in _CONSERVATIONS:
             raise ValueError(f"conservation must be one of {list(_CONSERVATIONS)}, got {conservation!r}")
@@ -302,9 +334,8 @@ class Scrambler(nn.Module):
         if bg.shape != (4,) or (bg <= 0).any(): raise ValueError(f"background must be 4 positive frequencies, got {bg}")
         self.register_buffer('background', torch.tensor(bg / bg.sum(), dtype=torch.float32))
         with torch_seeded(random_state):
-            self.trunk = DilatedResidualTrunk(5 if class_input else 4, channels, n_groups, blocks_per_group, kernel_size,
-                                              dilations, norm)
-            self.head = nn.Conv1d(channels, 1, 1)
+            self.trunk = self.trunk_config.build(5 if class_input else 4)
+            self.head = nn.Conv1d(self.trunk_config.channels, 1, 1)
 
     def forward(self, X, # (N, 4, L) one-hot
                 y_hat=None, # (N,) predicted class (only with class_input)
@@ -314,6 +345,11 @@ class Scrambler(nn.Module):
         x = X if self.encoding == 'x' else 2 * X - 1
         logits = log_bg + (x * s if self.kind == 'inclusion' else x / s.clamp_min(1e-7))
         return ScramblerOutput(s[:, 0], logits, torch.softmax(logits, 1))
+
+    @property
+    def metric(self) -> str:
+        "What its regions are measured by: 'sufficiency' (inclusion) or 'necessity' (occlusion)."
+        return EXPLAINER_METRIC[self.kind]
 
     def importance(self, X, y_hat=None):
         "Importance in [0, 1]: PSSM information content (inclusion) or its negative (occlusion), min-max per sequence."

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -21,7 +22,8 @@ from .dna import check_one_hot
 # %% auto #0
 __all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'MODELS', 'positional_encoding', 'Tokens', 'MemoryAttentionLayer',
            'ARGMINNTrace', 'LogitsAndActivations', 'LogitsTrace', 'ARGMINN', 'filter_weights', 'CNNBaseline',
-           'ResidualBlock', 'DilatedResidualTrunk', 'ResidualClassifier', 'make_model', 'save_model', 'load_model']
+           'ResidualBlock', 'DilatedResidualTrunk', 'TrunkConfig', 'ResidualClassifier', 'make_model', 'save_model',
+           'load_model']
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
 def _as_input(model: nn.Module, X, min_length: int) -> torch.Tensor:
@@ -404,6 +406,21 @@ class DilatedResidualTrunk(nn.Module):
             out = out + skip(h)
             h = group(h)
         return out + self.conv_out(h)
+
+@dataclass(frozen=True)
+class TrunkConfig:
+    "A `DilatedResidualTrunk`'s shape, as one value (the explainers take it whole: `MEM(trunk=...)`, `Scrambler(trunk=...)`)."
+    channels: int = 32 # hidden channels
+    n_groups: int = 5 # number of residual groups
+    blocks_per_group: int = 4 # residual blocks per group
+    kernel_size: int = 3 # width of the residual convolutions
+    dilations: Sequence[int] = (1, 2, 4, 2, 1) # dilation of each group
+    norm: str | None = 'instance' # normalisation inside the blocks
+
+    def build(self, in_channels: int = 4) -> DilatedResidualTrunk:
+        "The trunk, on `in_channels` inputs."
+        return DilatedResidualTrunk(in_channels, self.channels, self.n_groups, self.blocks_per_group, self.kernel_size,
+                                    self.dilations, self.norm)
 
 # %% ../nbs/api/05_models.ipynb #8f2694e4
 class ResidualClassifier(nn.Module):

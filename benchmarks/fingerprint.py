@@ -91,6 +91,19 @@ def main():
     gs = gc_sweep(model, 'spi1', gcs=(0.3, 0.6), n_batches=1, batch_size=16)
     fp['gc_sweep'] = h(gs.table.to_csv())
     fp['deeplift'] = h(np.round(deep_lift_shap(model, X[:4], n_shuffles=4, random_state=0).hypothetical, 6))
+    from argminn_nb.mems import MEM, Scrambler, explain, fit_explainer
+    params = lambda m: h(np.concatenate([t.detach().numpy().ravel() for t in m.state_dict().values()]))
+    ctors = {'s_mem': lambda: MEM('sufficient', random_state=3),
+             'n_mem_options': lambda: MEM('necessary', band='auto', channels=8, n_groups=2, dilations=(1, 2), pred_loss='bce',
+                                          init_keep=0.8, random_state=4),
+             'scrambler': lambda: Scrambler('occlusion', random_state=5),
+             'scrambler_options': lambda: Scrambler('inclusion', encoding='2x-1', conservation='ic', lam=1.0, t_bits=0.25,
+                                                    n_samples=4, channels=8, n_groups=1, dilations=(2,), random_state=6)}
+    fp['explainer_init'] = {k: params(c()) for k, c in ctors.items()}
+    for k in ('n_mem_options', 'scrambler_options'):
+        ex = ctors[k]()
+        fit_explainer(ex, model, X[:16], epochs=1, batch_size=8, random_state=0)
+        fp[f'explainer_fit_{k}'] = h(np.round(explain(ex, X[:16]), 5))
     mg = make_mini_genome(tmp / 'genome', random_state=0)
     fp['mini_genome'] = files(tmp / 'genome')
     json.dump(fp, sys.stdout, indent=1, sort_keys=True); print()

@@ -22,17 +22,19 @@ import pandas as pd
 import torch
 
 from argminn_nb.dna import one_hot_encode
-from argminn_nb.mems import LINDER_SCRAMBLER, MEM, PAPER_RECIPE, Scrambler, fit_explainer
+from dataclasses import asdict
+
+from argminn_nb.mems import LINDER_SCRAMBLER, MEM, PAPER_FIT, PAPER_RECIPE, Scrambler, fit_explainer
 from argminn_nb.toys import KmerRule
 
 KA, KB = 'GGAAGTGACC', 'CCGCGATCGG'
 ST = dict(clamp='straight-through')
 OLD = dict(pred_loss='abs', pred_scale='mean', drift_penalty=0.0, **ST)      # the package before this comparison
 VARIANTS = {   # name: (kind, MEM arguments, fit_explainer arguments)
-    's: paper recipe as written': ('sufficient', PAPER_RECIPE['mem'], PAPER_RECIPE['fit']),
+    's: paper recipe as written': ('sufficient', asdict(PAPER_RECIPE), PAPER_FIT),
     's: |Y^-f|, ST bound, warm-up': ('sufficient', OLD, {}),
     's: |Y^-f|, tanh bound, warm-up': ('sufficient', {**OLD, 'clamp': 'tanh'}, {}),
-    's: |Y^-f| summed over K, paper recipe': ('sufficient', {**PAPER_RECIPE['mem'], 'pred_scale': 'sum'}, PAPER_RECIPE['fit']),
+    's: |Y^-f| summed over K, paper recipe': ('sufficient', {**asdict(PAPER_RECIPE), 'pred_scale': 'sum'}, PAPER_FIT),
     's: |Y^-f| summed over K, ST bound, no warm-up': ('sufficient', {**OLD, 'pred_scale': 'sum'}, dict(warmup=0.0)),
     's: |Y^-f|, mask target 0.05': ('sufficient', {**OLD, 'mask_target': 0.05}, {}),
     's: |Y^-f|, drift penalty 1': ('sufficient', {**OLD, 'drift_penalty': 1.0}, {}),
