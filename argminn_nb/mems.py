@@ -197,12 +197,11 @@ class MEM(nn.Module):
         r, d = self.recipe, MEM_DEFAULTS[self.kind]
         sigma_min, sigma_max, init_keep, logit_clamp, clamp, mask_target = (r.sigma_min, r.sigma_max, r.init_keep, r.logit_clamp,
                                                                              r.clamp, r.mask_target)
-        pred_loss, pred_scale, drift_penalty = r.pred_loss, r.pred_scale, r.drift_penalty
         self.lambda1 = d['lambda1'] if lambda1 is None else float(lambda1)
         self.lambda2 = d['lambda2'] if lambda2 is None else float(lambda2)
-        pred_loss = d['pred_loss'] if pred_loss is None else pred_loss
-        pred_scale = d['pred_scale'] if pred_scale is None else pred_scale
-        drift_penalty = d['drift_penalty'] if drift_penalty is None else drift_penalty
+        pred_loss = d['pred_loss'] if r.pred_loss is None else r.pred_loss
+        pred_scale = d['pred_scale'] if r.pred_scale is None else r.pred_scale
+        drift_penalty = d['drift_penalty'] if r.drift_penalty is None else r.drift_penalty
         if not 0 < sigma_min < sigma_max: raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.band = kernel_band(sigma_max) if band == 'auto' else band
@@ -232,10 +231,7 @@ class MEM(nn.Module):
         z = bound_logits(raw, self.logit_clamp, self.clamp)
         return MEMOutput(torch.sigmoid(z), w, sigma, z, raw)
 
-    @property
-    def metric(self) -> str:
-        "What its regions are measured by: 'sufficiency' (s-MEM) or 'necessity' (n-MEM)."
-        return EXPLAINER_METRIC[self.kind]
+    metric = property(lambda self: EXPLAINER_METRIC[self.kind], doc="What its regions are measured by: 'sufficiency' (s-MEM) or 'necessity' (n-MEM).")
 
     def importance(self, X, y_hat=None):
         "Importance scores in [0, 1]: the mask itself."
@@ -346,10 +342,7 @@ class Scrambler(nn.Module):
         logits = log_bg + (x * s if self.kind == 'inclusion' else x / s.clamp_min(1e-7))
         return ScramblerOutput(s[:, 0], logits, torch.softmax(logits, 1))
 
-    @property
-    def metric(self) -> str:
-        "What its regions are measured by: 'sufficiency' (inclusion) or 'necessity' (occlusion)."
-        return EXPLAINER_METRIC[self.kind]
+    metric = property(lambda self: EXPLAINER_METRIC[self.kind], doc="What its regions are measured by: 'sufficiency' (inclusion) or 'necessity' (occlusion).")
 
     def importance(self, X, y_hat=None):
         "Importance in [0, 1]: PSSM information content (inclusion) or its negative (occlusion), min-max per sequence."
