@@ -10,6 +10,10 @@ import os
 import time
 from typing import Callable, Iterable
 
+import torch
+
+from .core import torch_threads_kept
+
 # %% auto #0
 __all__ = ['JobFailed', 'ray_available', 'map_jobs']
 
@@ -80,12 +84,14 @@ def map_jobs(fn: Callable, # top-level function (importable by the workers)
         out[key] = res
         if done is not None: done(key, res)
     if workers <= 1 and address is None and not os.environ.get('RAY_ADDRESS'):
-        for key, arg in items:
-            try: res = fn(arg)
-            except Exception as e:
-                if errors == 'raise': raise
-                res = JobFailed(key, f"{type(e).__name__}: {e}")
-            finish(key, res)
+        with torch_threads_kept():                      # `threads` per job here too (same arithmetic as a Ray worker)
+            for key, arg in items:
+                torch.set_num_threads(threads)
+                try: res = fn(arg)
+                except Exception as e:
+                    if errors == 'raise': raise
+                    res = JobFailed(key, f"{type(e).__name__}: {e}")
+                finish(key, res)
         return out
     ray, started = _start_ray(address, workers, threads)
     try:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -21,9 +21,9 @@ from .dna import check_one_hot
 
 # %% auto #0
 __all__ = ['SCORE_KINDS', 'AUTHORS_CODE_OPTIONS', 'MODELS', 'positional_encoding', 'Tokens', 'MemoryAttentionLayer',
-           'ARGMINNTrace', 'LogitsAndActivations', 'LogitsTrace', 'ARGMINN', 'filter_weights', 'CNNBaseline',
-           'ResidualBlock', 'DilatedResidualTrunk', 'TrunkConfig', 'ResidualClassifier', 'make_model', 'save_model',
-           'load_model']
+           'ARGMINNTrace', 'LogitsAndActivations', 'LogitsTrace', 'SyntaxBuilderConfig', 'ARGMINN', 'filter_weights',
+           'CNNBaseline', 'ResidualBlock', 'DilatedResidualTrunk', 'TrunkConfig', 'ResidualClassifier', 'make_model',
+           'save_model', 'load_model']
 
 # %% ../nbs/api/05_models.ipynb #a9c29b75
 def _as_input(model: nn.Module, X, min_length: int) -> torch.Tensor:
@@ -149,6 +149,31 @@ class LogitsTrace(NamedTuple):
     attention: torch.Tensor # (N, n_layers, n_heads, L - w + 1) attention weights
 
 # %% ../nbs/api/05_models.ipynb #e0c062b3
+@dataclass(frozen=True)
+class SyntaxBuilderConfig:
+    "ARGMINN after its motif scanner: what feeds the tokens, the positional encoding and the memory-stream attention layers."
+    pe_dim: int = 16 # positional-encoding dimension (even; 0 for none)
+    n_layers: int = 2 # memory-stream attention layers
+    memory_dim: int = 128 # memory-stream dimension
+    n_heads: int = 4 # attention heads; must divide the token dimension
+    dropout: float = 0.0 # dropout rate everywhere in the syntax builder (paper: 0.1; authors' code and default: 0)
+    mlp_hidden: int | None = None # hidden width of each layer's MLP (None: memory_dim)
+    pe_base: float = 10000.0 # wavelength base of the positional encoding
+    batch_norm: bool = True # BatchNorm1d over the filters after the scanner ReLU, feeding the tokens (authors' code; paper text: none)
+    scores: str = 'key' # attention scores against 'key' (paper) or 'value' (authors' code)
+    token_proj: int | None = None # width of a linear projection of the tokens before the layers (None: none; code: 32)
+    final_norm: bool = False # LayerNorm on the memory before the head (authors' code)
+    attention: str = 'softmax' # scores -> weights: 'softmax' (paper), 'sparsemax' or 'entmax15' (sparse: exact zeros)
+
+def _builder_config(builder, options: dict) -> SyntaxBuilderConfig:
+    "`builder` (a SyntaxBuilderConfig, a dict of its fields or None) with `options` over it; an unknown option is a TypeError."
+    names = {f.name for f in fields(SyntaxBuilderConfig)}
+    bad = sorted(set(options) - names)
+    if bad: raise TypeError(f"ARGMINN got an unexpected keyword argument {bad[0]!r}; its options are n_filters, filter_width, "
+                            f"in_channels and the fields of SyntaxBuilderConfig ({', '.join(sorted(names))})")
+    b = SyntaxBuilderConfig(**builder) if isinstance(builder, dict) else (builder or SyntaxBuilderConfig())
+    return replace(b, **options)
+
 class ARGMINN(nn.Module):
     "Mechanistically interpretable network: motif scanner, then memory-stream attention (Tseng et al.)."
     scanner_regularized = True  # the training loop applies the filter-overlap and L1 losses by default
@@ -159,22 +184,16 @@ class ARGMINN(nn.Module):
     def __init__(self,
                  n_filters: int = 8, # motif-scanner filters
                  filter_width: int = 10, # width of each filter (bp)
-                 pe_dim: int = 16, # positional-encoding dimension (even; 0 for none)
-                 n_layers: int = 2, # memory-stream attention layers
-                 memory_dim: int = 128, # memory-stream dimension
-                 n_heads: int = 4, # attention heads; must divide the token dimension
-                 dropout: float = 0.0, # dropout rate everywhere in the syntax builder (paper: 0.1; authors' code and default: 0)
-                 mlp_hidden: int | None = None, # hidden width of each layer's MLP (None: memory_dim)
-                 pe_base: float = 10000.0, # wavelength base of the positional encoding
                  in_channels: int = 4, # input channels (A, C, G, T)
-                 batch_norm: bool = True, # BatchNorm1d over the filters after the scanner ReLU, feeding the tokens (authors' code; paper text: none)
-                 scores: str = 'key', # attention scores against 'key' (paper) or 'value' (authors' code)
-                 token_proj: int | None = None, # width of a linear projection of the tokens before the layers (None: none; code: 32)
-                 final_norm: bool = False, # LayerNorm on the memory before the head (authors' code)
-                 attention: str = 'softmax', # scores -> weights: 'softmax' (paper), 'sparsemax' or 'entmax15' (sparse: exact zeros)
+                 builder: SyntaxBuilderConfig | dict | None = None, # the syntax builder (default `SyntaxBuilderConfig()`)
                  random_state=None, # seed for parameter initialisation (None: PyTorch's global generator)
+                 **options, # single fields of `SyntaxBuilderConfig` over `builder` (e.g. n_layers=4, attention='entmax15')
                  ):
         super().__init__()
+        self.builder = b = _builder_config(builder, options)
+        pe_dim, n_layers, memory_dim, n_heads, dropout, mlp_hidden, pe_base = (b.pe_dim, b.n_layers, b.memory_dim, b.n_heads,
+                                                                              b.dropout, b.mlp_hidden, b.pe_base)
+        batch_norm, scores, token_proj, final_norm, attention = b.batch_norm, b.scores, b.token_proj, b.final_norm, b.attention
         for name, v in dict(n_filters=n_filters, filter_width=filter_width, n_layers=n_layers,
                             memory_dim=memory_dim, n_heads=n_heads).items():
             if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")

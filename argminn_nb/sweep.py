@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 import itertools
 import json
 import re
@@ -17,7 +18,7 @@ import pandas as pd
 
 from .core import atomic_path
 from .executor import JobFailed, map_jobs
-from .models import ARGMINN, CNNBaseline
+from .models import ARGMINN, CNNBaseline, SyntaxBuilderConfig
 from .outputs import OutputLock, check_out_path
 
 # %% auto #0
@@ -34,7 +35,8 @@ VARIANT_KEYS = ('label', 'model', 'fit')
 _PIPELINE_FIT = ('epochs', 'batches_per_epoch', 'eval_batches')           # run_pipeline arguments; the rest go to fit
 
 def _model_keys() -> tuple:
-    ps = {*inspect.signature(ARGMINN).parameters, *inspect.signature(CNNBaseline).parameters} - {'random_state', 'self'}
+    ps = {*inspect.signature(ARGMINN).parameters, *(f.name for f in fields(SyntaxBuilderConfig)),
+          *inspect.signature(CNNBaseline).parameters} - {'random_state', 'self', 'options'}
     return ('kind', *sorted(ps))
 
 class SweepJob(NamedTuple):
