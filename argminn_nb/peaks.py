@@ -9,7 +9,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -23,8 +23,8 @@ from .scoring import IntervalIndex, interval_coverage
 
 # %% auto #0
 __all__ = ['default_chroms', 'chrom_splits', 'peaks_in_genome', 'min_peak_overlap', 'positive_window_starts',
-           'sample_negative_windows', 'GenomeData', 'PeakLoader', 'eval_set', 'PeakSplits', 'make_peak_splits',
-           'read_footprints', 'instances_to_genome', 'footprint_precision']
+           'sample_negative_windows', 'GenomeData', 'WindowRules', 'PeakLoader', 'eval_set', 'PeakSplits',
+           'make_peak_splits', 'read_footprints', 'instances_to_genome', 'footprint_precision']
 
 # %% ../nbs/api/04b_peaks.ipynb #b4d52a6c
 def default_chroms(names: Sequence[str], # chromosome names of a genome
@@ -159,6 +159,15 @@ def _concat_data(parts: Sequence[GenomeData]) -> GenomeData:
                       pd.concat([p.coords for p in parts], ignore_index=True))
 
 # %% ../nbs/api/04b_peaks.ipynb #8f3c1947
+@dataclass(frozen=True)
+class WindowRules:
+    "How `PeakLoader` draws its windows: their length and strands, what makes a positive, and what it refuses."
+    window: int = 500 # window length (bp)
+    rc_augment: bool = True # the second half of each batch is the reverse complement of the first
+    overlap_rule: str = 'spec' # positive-window rule, see `min_peak_overlap`
+    max_n: float = 0.05 # windows with a larger fraction of N: negatives are redrawn, peaks whose central window has more are dropped
+    exclude_peaks: bool = True # negatives may not overlap any peak
+
 class PeakLoader(EpochLoader):
     "Balanced, reverse-complement-augmented batches of genome windows sampled on the fly: positives on peaks, negatives elsewhere."
     def __init__(self,
@@ -167,17 +176,18 @@ class PeakLoader(EpochLoader):
                  split: str = 'train', # 'train', 'val', 'test' or 'all'
                  batch_size: int = 128, # sequences per batch, reverse complements included
                  batches_per_epoch: int | None = None, # None: one pass over the split's peaks per epoch
-                 window: int = 500, # window length (bp)
-                 rc_augment: bool = True, # the second half of each batch is the reverse complement of the first
                  val_chroms: Sequence[str] = ('chr8', 'chr10'), # validation chromosomes
                  test_chroms: Sequence[str] = ('chr1',), # test chromosomes
                  chroms: Sequence[str] | None = None, # chromosomes in use (None: `default_chroms` of the genome)
-                 overlap_rule: str = 'spec', # positive-window rule, see `min_peak_overlap`
-                 max_n: float = 0.05, # windows with a larger fraction of N: negatives are redrawn, peaks whose central window has more are dropped
-                 exclude_peaks: bool = True, # negatives may not overlap any peak
+                 rules: WindowRules | None = None, # window length, strands, positives, N and negatives (default `WindowRules()`)
                  on_missing: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' (file and line) or 'skip' (warn, count)
                  random_state=None, # int, Generator or None
+                 **options, # single fields of `WindowRules` over `rules` (e.g. window=1000, rc_augment=False)
                  ):
+        bad = sorted(set(options) - {f.name for f in fields(WindowRules)})
+        if bad: raise TypeError(f"PeakLoader got an unexpected keyword argument {bad[0]!r}")
+        self.rules = r = replace(rules or WindowRules(), **options)
+        window, rc_augment, overlap_rule, max_n, exclude_peaks = r.window, r.rc_augment, r.overlap_rule, r.max_n, r.exclude_peaks
         self.genome = genome if isinstance(genome, Genome) else Genome(genome)
         peaks = peaks if isinstance(peaks, pd.DataFrame) else read_peaks(peaks)
         self.window, self.rc_augment, self.max_n = int(window), bool(rc_augment), float(max_n)

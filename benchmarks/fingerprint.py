@@ -106,6 +106,10 @@ def main():
         fp[f'explainer_fit_{k}'] = h(np.round(explain(ex, X[:16]), 5))
     mg = make_mini_genome(tmp / 'genome', random_state=0)
     fp['mini_genome'] = files(tmp / 'genome')
+    from argminn_nb.peaks import PeakLoader
+    for name, kw in (('default', {}), ('options', dict(window=300, rc_augment=False, overlap_rule='shorter', max_n=0.2))):
+        ld = PeakLoader(mg.peaks['CTCF'], mg.fasta, 'train', batch_size=8, batches_per_epoch=3, random_state=0, **kw)
+        fp[f'peak_batches_{name}'] = h(np.concatenate([np.asarray(x).ravel() for x, _ in ld] + [np.asarray(y).ravel() for _, y in ld]))
     json.dump(fp, sys.stdout, indent=1, sort_keys=True); print()
 
 
