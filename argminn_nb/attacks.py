@@ -5,11 +5,9 @@
 # %% ../nbs/api/10a_attacks.ipynb #8defd088
 from __future__ import annotations
 
-import copy
-import itertools
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -18,15 +16,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import (as_rng, batch_slices, eval_mode, get_device, progress, seed_of, seed_streams, split_xy, to_numpy,
-                             to_tensor)
-from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
+from .core import as_rng, batch_slices, eval_mode, get_device, progress
+from .dna import ALPHABET, codes_to_one_hot
 from .explanations import planted_mask
 from .inference import batched
 from .models import filter_weights
-from .motifs import Motif, scan_kernels, scan_motifs, windows_above
-from .simulate import Arrangement, SimConfig, SimData, eval_set, generate, get_config
-from .train import metrics_from_probs, predict
+from .motifs import Motif, scan_kernels, windows_above
+from .simulate import SimConfig, generate, get_config
+from .train import predict
 from .robustness import _codes_checked
 
 # %% auto #0

@@ -93,15 +93,9 @@ def _split_kwargs(args) -> dict:
 
 def cmd_run(args) -> int:
     "Train, test, read the model and write the output folder."
-    from argminn_nb.pipeline import run_pipeline
-    given = [f for f, v in (('--dataset', args.dataset), ('--peaks', args.peaks), ('--fasta', args.fasta)) if v is not None]
-    if len(given) > 1: raise ValueError(f"give one source of data, not {' and '.join(given)}")
-    if args.fasta is None:
-        extra = [f for f, v in (('--negatives', args.negatives), ('--labels', args.labels), ('--crop', args.crop),
-                                ('--instances', args.instances)) if v is not None]
-        if extra: raise ValueError(f"{', '.join(extra)} go(es) with --fasta")
-    elif (args.negatives is None) == (args.labels is None):
-        raise ValueError("--fasta needs --negatives NEG.fa or --labels LABELS.tsv (exactly one of the two)")
+    from argminn_nb.pipeline import check_source, run_pipeline
+    check_source(args.dataset, args.peaks, args.genome, args.fasta, args.negatives, args.labels, args.crop, args.instances,
+                 flag=lambda name: '--' + name)                           # the pipeline's own checks, in the flags' spelling
     genome = args.genome
     if genome is not None and not Path(genome).exists() and re.fullmatch(r'[a-z][a-zA-Z]*\d+', genome):
         from argminn_nb.downloads import default_cache_dir, ucsc_genome    # a UCSC assembly name: fetched once, cached

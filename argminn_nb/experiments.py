@@ -5,18 +5,26 @@
 # %% ../nbs/api/14_experiments.ipynb #e71c9be4
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
+from .core import atomic_path, get_device
+from .executor import map_jobs
 from .models import load_model, save_model
+from .pipeline import TrainingRun, _run_job, train_on_simulation
+from .train import evaluate
 
 # %% auto #0
-__all__ = ['SIZES', 'experiment_size', 'experiment_device', 'runs_folder', 'train_cached']
+__all__ = ['SIZES', 'experiment_size', 'experiment_device', 'runs_folder', 'train_cached', 'batch_stat_accuracy', 'run_summary',
+           'run_records']
 
 # %% ../nbs/api/14_experiments.ipynb #6eedaa51
 SIZES = ('test', 'cpu', 'gpu')
@@ -56,7 +64,6 @@ def train_cached(path, # model file (`models.save_model`); read back when it exi
                  **train_kwargs, # epochs, batches_per_epoch, eval_batches and any other `train_on_simulation` argument
                  ) -> tuple[nn.Module, dict]:
     "A model and its training record: read from `path`, or trained on `dataset` and saved there."
-    from argminn_nb.pipeline import train_on_simulation
     path = Path(path)
     if path.exists(): return load_model(path, device=device), torch.load(path, weights_only=False).get('info')
     run = train_on_simulation(dataset, model, seeds=(seed,), data_seed=0, resume=True, device=device, verbose=False,
@@ -64,3 +71,109 @@ def train_cached(path, # model file (`models.save_model`); read back when it exi
     record = (info or _default_info)(run)
     save_model(run.model, path, info=record)
     return run.model, record
+
+# %% ../nbs/api/14_experiments.ipynb #9f4d9d24
+def batch_stat_accuracy(model: nn.Module, # a model with BatchNorm layers
+                        data, # (X, y) pair or object with .X and .y
+                        batch_size: int = 128, # sequences per batch (shuffled, so classes mix as in training)
+                        device=None, # None: CUDA if available, else CPU
+                        random_state=0, # seed of the shuffle
+                        ) -> float:
+    "Accuracy with every BatchNorm using its batch's statistics (train mode, dropout off), as code that never calls `eval()` measures it."
+    import copy
+    X, y = (data.X, data.y) if hasattr(data, 'X') else data
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32); y = np.asarray(y, dtype=np.float64)
+    m = copy.deepcopy(model).to(get_device(device)).eval()        # a copy: train-mode BatchNorm updates running stats
+    for mod in m.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm): mod.train()
+    order = np.random.default_rng(random_state).permutation(len(X))
+    dev = next(m.parameters()).device
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(X), batch_size):
+            idx = order[i:i + batch_size]
+            p = m(X[idx].to(dev))
+            p = (p.probs if hasattr(p, 'probs') else p).float().cpu().numpy().ravel()
+            correct += int(((p >= 0.5) == (y[idx] >= 0.5)).sum())
+    return correct / len(X)
+
+def _background_motifs(background):
+    "TOMTOM background targets from a name ('jaspar', 'builtin') or as given."
+    from argminn_nb.motifs import builtin_motifs, jaspar_motifs
+    if background == 'jaspar': return jaspar_motifs()
+    if background == 'builtin': return builtin_motifs()
+    return background
+
+def run_summary(run: TrainingRun, # a finished training run
+                background='jaspar', # TOMTOM background targets for the statistics: 'jaspar', 'builtin', None or motifs
+                q_threshold: float = 0.05, # a planted motif is recovered when a live filter matches it with q below this
+                activity_sequences: int = 512, # validation sequences on which a filter must fire to count as live
+                device=None, # None: CUDA if available, else CPU
+                ) -> dict:
+    "JSON-able headline numbers of every seed of a run: accuracies, when it learnt, live filters and planted motifs recovered."
+    from argminn_nb.interpret import match_filters
+    bg = _background_motifs(background)
+    motifs = run.splits.test.config.motifs if hasattr(run.splits.test, 'config') else None
+    seeds = {}
+    for s, tr in run.seeds.results.items():
+        h = tr.history
+        learnt = h.epoch[h.val_accuracy > 0.6] if 'val_accuracy' in h else []
+        rec = dict(val_accuracy=float(tr.best_val_accuracy), val_loss=float(tr.best_val_loss), best_epoch=int(tr.best_epoch),
+                   epochs_run=len(h), stopped_early=bool(tr.stopped_early), minutes=float(h.seconds.sum() / 60),
+                   test_accuracy=float(evaluate(tr.model, run.splits.test, device=device).accuracy),
+                   first_epoch_val_acc_over_60=int(learnt.iloc[0]) if len(learnt) else None,
+                   regularisers_held_epochs=int((h.epoch - h.schedule_epoch).max()) if 'schedule_epoch' in h else 0,
+                   val_accuracy_curve=[round(float(v), 4) for v in h.val_accuracy] if 'val_accuracy' in h else [])
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in tr.model.modules()):
+            rec['test_accuracy_batch_stats'] = batch_stat_accuracy(tr.model, run.splits.test, device=device)
+        if motifs:
+            fm = match_filters(tr.model, motifs, X=run.splits.val.X[:activity_sequences], background=bg)
+            live = fm.table[~fm.table.dead]
+            hit = live[live.neg_log10_q > -np.log10(q_threshold)]
+            rec.update(live_filters=int(len(live)), recovered=sorted(set(hit.best_match) & set(motifs)),
+                       missed=[m for m in motifs if m not in set(hit.best_match)], unmatched_live=int(len(live) - len(hit)),
+                       filters={int(r.filter): dict(match=r.best_match, neg_log10_q=round(float(r.neg_log10_q), 2))
+                                for r in live.itertuples()})
+        seeds[int(s)] = rec
+    return dict(dataset=run.dataset, model=run.model_kind, selected_seed=int(run.seeds.best_seed),
+                test_accuracy=float(run.test.accuracy), seeds=seeds)
+
+def _jsonable(v):
+    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None: return v
+    if isinstance(v, (np.integer, np.floating)): return v.item()
+    return str(v)
+
+def _record_job(args) -> dict:
+    "Worker: train one job (resuming its checkpoints), summarise it, write the record atomically."
+    job, path, background = args
+    text = json.dumps(dict(job=_jsonable(job), summary=_jsonable(run_summary(_run_job(job), background=background))),
+                      indent=1, sort_keys=True) + '\n'
+    with atomic_path(path) as tmp: Path(tmp).write_text(text)
+    return json.loads(text)                                    # exactly what a later read gives
+
+def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation` (one job per name)
+                record_dir, # folder of <name>.json records; a record whose job is unchanged is read, not retrained
+                workers: int = 1, # parallel workers (a local Ray; 1: here)
+                threads: int = 1, # PyTorch threads per job
+                background='jaspar', # TOMTOM background for `run_summary`
+                verbose: bool = True, # a line per finished job
+                ) -> dict:
+    "Run jobs that have no up-to-date record (checkpointed, resumable), summarise each as it finishes; name -> record."
+    record_dir = Path(record_dir); out, todo = {}, []
+    for name, job in jobs.items():
+        if '/' in name or name.startswith('.'): raise ValueError(f"job names become file names; {name!r} is not a plain name")
+        p = record_dir / f'{name}.json'
+        rec = json.loads(p.read_text()) if p.exists() else None
+        if rec is not None and rec.get('job') == _jsonable(job): out[name] = rec
+        else: todo.append((name, (job, p, background)))
+    if verbose: print(f"{len(out)} of {len(jobs)} jobs already have a record; running {len(todo)}", flush=True)
+    t0 = time.time()
+    def done(name, rec):
+        out[name] = rec
+        if verbose:
+            s = rec['summary']
+            print(f"[{time.time() - t0:6.0f}s] {name}: test accuracy {s['test_accuracy']:.4f}", flush=True)
+    map_jobs(_record_job, todo, workers if len(todo) > 1 else 1, threads, done)
+    return {name: out[name] for name in jobs}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, fields, replace
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from torch import nn
 from .core import adam, as_rng, as_torch_generator, seed_of, progress, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
 from .dna import check_one_hot
 from .inference import _model_device, batched
-from .models import DilatedResidualTrunk, TrunkConfig
+from .models import TrunkConfig
 from .train import predict
 
 # %% auto #0

@@ -6,27 +6,17 @@
 from __future__ import annotations
 
 import contextlib
-import copy
-import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
-import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
-from .core import (as_rng, batch_slices, eval_mode, get_device, import_quietly, progress, to_numpy,
-                             torch_seeded, torch_threads_kept)
-from .dna import check_one_hot, dinucleotide_shuffle
+from .core import to_numpy, torch_threads_kept
+from .dna import check_one_hot
 from .motifs import Motif, information_content
-from .matching import bh_qvalues, tomtom_matches, best_matches
-from .scoring import instance_recall, topk_precision
-from .interpret import filter_pfms, trace_instances
+from .matching import tomtom_matches, best_matches
 
 # %% auto #0
 __all__ = ['MODISCO_COLUMNS', 'LABEL_COLUMNS', 'trim_to_width', 'ModiscoResult', 'run_modisco', 'select_by_ic', 'label_motifs',

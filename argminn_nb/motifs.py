@@ -213,7 +213,7 @@ def read_meme(path: str | os.PathLike | io.TextIOBase, # MEME file (or open text
                 cur['nsites'] = int(float(ns)) if ns is not None else None
                 try: cur['pfm'] = _validate_pfm(np.array(rows).T, cur['name'])
                 except ValueError as e: raise ValueError(f"{src}: {e}") from None
-                out.motifs.append(Motif(**cur)); i = j - 1
+                out.motifs.append(Motif(**cur)); cur = None; i = j - 1   # a second matrix needs its own MOTIF line
             elif line.startswith('URL') and out.motifs:
                 out.motifs[-1].url = line[3:].strip()
             i += 1

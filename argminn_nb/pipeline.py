@@ -12,9 +12,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -30,8 +29,9 @@ from .train import ResumeError, Metrics, SeedsResult, evaluate, plot_history, tr
 
 # %% auto #0
 __all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'RUN_OUTPUTS', 'schedules_for', 'entropy_schedule_for', 'TrainingRun',
-           'train_on_simulation', 'train_on_peaks', 'train_on_fasta', 'run_jobs', 'batch_stat_accuracy', 'run_summary',
-           'run_records', 'filter_logo_figure', 'PipelineResult', 'run_pipeline']
+           'SourceSplits', 'train_on', 'splits_from_simulation', 'splits_from_peaks', 'splits_from_fasta',
+           'train_on_simulation', 'train_on_peaks', 'train_on_fasta', 'run_jobs', 'filter_logo_figure',
+           'PipelineResult', 'check_source', 'run_pipeline']
 
 # %% ../nbs/api/12_pipeline.ipynb #d0f4ab75
 def schedules_for(epochs: int, # total epochs
@@ -57,8 +57,8 @@ def entropy_schedule_for(epochs: int, # total epochs
 # %% ../nbs/api/12_pipeline.ipynb #44c7b6fb
 @dataclass
 class TrainingRun:
-    "A model trained on one simulated dataset, with its test-set evaluation."
-    dataset: str # simulated dataset name
+    "A model trained on one source of data, with its test-set evaluation."
+    dataset: str # the source's name (simulated dataset, peak file, FASTA file)
     model_kind: str # 'argminn' or 'cnn'
     seeds: SeedsResult # all seeds, the selected one in `.best`
     test: Metrics # test metrics of the selected model
@@ -73,10 +73,32 @@ class TrainingRun:
         "Wall-clock seconds of all epochs of all seeds (from the histories, so resumed runs count fully)."
         return float(sum(r.history.seconds.sum() for r in self.seeds.results.values()))
 
-def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reduction, schedules, warmup_until_auroc,
-                     checkpoint_dir, resume, device, verbose, settings: dict, fit_kwargs: dict,
-                     model_options: dict | None = None) -> TrainingRun:
-    "Train every seed on `splits` (SimSplits or PeakSplits), select on validation, test the selected model once."
+class SourceSplits(NamedTuple):
+    "One source of data made ready to train on: its name in reports, its splits, and the settings that made them."
+    name: str # simulated dataset, peak file or FASTA file name
+    splits: object # `.train` (a loader), `.val`, `.test`: SimSplits, PeakSplits or SequenceSplits
+    settings: dict # how the splits were made (recorded in the run's settings)
+
+def _check_model(model: str):
+    if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+
+def train_on(source: SourceSplits, # from `splits_from_simulation`, `splits_from_peaks` or `splits_from_fasta`
+             model: str = 'argminn', # 'argminn' or 'cnn'
+             epochs: int = 40, # epochs (paper: 40)
+             seeds: Sequence[int] = (0, 1, 2), # model seeds; the best by validation accuracy is kept
+             reduction: str = DEFAULT_REDUCTION, # overlap-loss reduction (ARGMINN)
+             schedules: str | tuple = 'default', # λ schedules, see `schedules_for`
+             warmup_until_auroc: float | None = 0.7, # hold the λ schedules until the model learns (see `fit`; None: paper's fixed start)
+             checkpoint_dir=None, # if given: checkpoints in checkpoint_dir/seed_<s>
+             resume: bool = False, # pick up finished/interrupted runs from checkpoint_dir
+             device=None, # None: CUDA if available, else CPU
+             verbose: bool = True, # progress bars and per-seed lines
+             model_options: dict | None = None, # constructor arguments of the model (e.g. `models.AUTHORS_CODE_OPTIONS`)
+             **fit_kwargs, # more arguments for `fit` (lr, early_stopping, grad_clip, warmup_min_gain, ...)
+             ) -> TrainingRun:
+    "Train every seed on the source's splits, select on validation, test the selected model once."
+    _check_model(model)
+    name, splits, source_settings = source
     ov, l1 = schedules_for(epochs, reduction, schedules)
     opts = dict(model_options or {})
     sr = train_seeds(lambda s: make_model(model, random_state=s, seq_len=splits.val.X.shape[2], **opts), splits.train, splits.val,
@@ -84,7 +106,7 @@ def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reductio
                      overlap_schedule=ov, l1_schedule=l1, reduction=reduction, warmup_until_auroc=warmup_until_auroc,
                      resume=resume, device=device, **fit_kwargs)
     test = evaluate(sr.best.model, splits.test, device=device)
-    settings = dict(dataset=name, model=model, epochs=epochs, **settings, seeds=list(seeds),
+    settings = dict(dataset=name, model=model, epochs=epochs, **source_settings, seeds=list(seeds),
                     reduction=reduction if model == 'argminn' else None,
                     overlap_schedule=repr(ov) if model == 'argminn' else None,
                     l1_schedule=repr(l1) if model == 'argminn' else None,
@@ -92,30 +114,76 @@ def _train_on_splits(name: str, splits, model: str, epochs: int, seeds, reductio
                     model_options=opts, **{k: repr(v) for k, v in fit_kwargs.items()})
     return TrainingRun(name, model, sr, test, splits, settings)
 
+# %% ../nbs/api/12_pipeline.ipynb #2c3db014
+def splits_from_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal_gata', 'e2f6', 'rest', ...)
+                           batches_per_epoch: int = 100, # training batches per epoch (paper: 100)
+                           eval_batches: int = 10, # batches of 128 in the validation and in the test set (paper: 10)
+                           data_seed: int = 0, # seed of the simulated data (same data for every model seed)
+                           ) -> SourceSplits:
+    "A simulated dataset's training loader and its validation and test sets."
+    splits = make_splits(dataset, batches_per_epoch=batches_per_epoch, eval_batches=eval_batches, random_state=data_seed)
+    return SourceSplits(dataset, splits, dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=eval_batches,
+                                              data_seed=data_seed))
+
+def splits_from_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_peaks`)
+                      genome, # genome FASTA (with or without .fai; pyfaidx builds it) or a `genome.Genome`
+                      batches_per_epoch: int | None = 100, # training batches per epoch (None: one pass over the training peaks)
+                      data_seed: int = 0, # seed of the window sampling
+                      name: str | None = None, # name in the report (default: the peak file's name)
+                      split_kwargs: dict | None = None, # more `peaks.make_peak_splits` options (val_chroms, test_chroms, n_val, ...)
+                      verbose: bool = True, # progress while the held-out windows are drawn
+                      ) -> SourceSplits:
+    "ChIP-seq peaks on a genome: windows sampled on the fly, chromosome splits (validation chr8 + chr10, test chr1)."
+    from argminn_nb.peaks import make_peak_splits
+    if name is None: name = Path(peaks).name if isinstance(peaks, (str, os.PathLike)) else 'peaks'
+    splits = make_peak_splits(peaks, genome, batches_per_epoch=batches_per_epoch, random_state=data_seed,
+                              verbose=verbose, **(split_kwargs or {}))
+    return SourceSplits(name, splits, dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=None, data_seed=data_seed,
+                                           peaks=str(peaks) if isinstance(peaks, (str, os.PathLike)) else None,
+                                           genome=str(genome) if isinstance(genome, (str, os.PathLike)) else None,
+                                           n_val=len(splits.val), n_test=len(splits.test), window=int(splits.train.window),
+                                           chromosomes={k: list(v) for k, v in splits.train.splits.items() if k != 'all'}))
+
+def splits_from_fasta(fasta, # FASTA of sequences: the positives with `negatives`, or every sequence with `labels`
+                      negatives=None, # FASTA of negative sequences
+                      labels=None, # TSV of record name and 0/1 label, for every record of `fasta`
+                      batches_per_epoch: int | None = None, # training batches per epoch (None: every sequence of the larger class once)
+                      data_seed: int = 0, # seed of the random split (when there is one) and of the batch order
+                      crop: int | None = None, # centre-crop every record to this length first
+                      split_kwargs: dict | None = None, # `sequences.split_sequences` options: how ('auto', 'chrom', 'random'), val_chroms, test_chroms, fractions
+                      name: str | None = None, # name in the report (default: the FASTA file's name)
+                      min_length: int = 1, # shortest usable record (a model's filter width)
+                      verbose: bool = True, # say what was read and how it was split
+                      ) -> SourceSplits:
+    "A user's sequences: held out by chromosome when the records are named chrom:start-end, else at random."
+    from argminn_nb.sequences import make_sequence_splits, read_sequences
+    data = read_sequences(fasta, negatives, labels, crop=crop, min_length=min_length)
+    splits = make_sequence_splits(data, batches_per_epoch=batches_per_epoch, random_state=data_seed, **(split_kwargs or {}))
+    if verbose: print(f"{data}; {splits.split.description}")
+    sp = splits.split
+    counts = {k: dict(positive=int(data.y[getattr(sp, k)].sum()), negative=int((data.y[getattr(sp, k)] == 0).sum()))
+              for k in ('train', 'val', 'test')}
+    chroms = ({k: sorted(set(data.coords.chrom.to_numpy()[getattr(sp, k)])) for k in ('train', 'val', 'test')}
+              if sp.how == 'chrom' else None)
+    return SourceSplits(name or Path(fasta).name, splits,
+                        dict(batches_per_epoch=len(splits.train), batch_size=128, eval_batches=None, data_seed=data_seed,
+                             sources=data.sources, crop=crop, seq_len=int(data.X.shape[-1]), split=sp.how,
+                             split_description=sp.description, coordinates=data.note, genomic=data.genomic,
+                             counts=counts, chromosomes=chroms, n_val=len(splits.val), n_test=len(splits.test)))
+
+# %% ../nbs/api/12_pipeline.ipynb #47b785e0
 def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal_gata', 'e2f6', 'rest', ...)
                         model: str = 'argminn', # 'argminn' or 'cnn'
                         epochs: int = 40, # epochs (paper: 40)
                         batches_per_epoch: int = 100, # training batches per epoch (paper: 100)
                         eval_batches: int = 10, # batches of 128 in the validation and in the test set (paper: 10)
                         seeds: Sequence[int] = (0, 1, 2), # model seeds; the best by validation accuracy is kept
-                        reduction: str = DEFAULT_REDUCTION, # overlap-loss reduction (ARGMINN)
-                        schedules: str | tuple = 'default', # λ schedules, see `schedules_for`
-                        warmup_until_auroc: float | None = 0.7, # hold the λ schedules until the model learns (see `fit`; None: paper's fixed start)
                         data_seed: int = 0, # seed of the simulated data (same data for every model seed)
-                        checkpoint_dir=None, # if given: checkpoints in checkpoint_dir/seed_<s>
-                        resume: bool = False, # pick up finished/interrupted runs from checkpoint_dir
-                        device=None, # None: CUDA if available, else CPU
-                        verbose: bool = True, # progress bars and per-seed lines
-                        model_options: dict | None = None, # constructor arguments of the model (e.g. `models.AUTHORS_CODE_OPTIONS`)
-                        **fit_kwargs, # more arguments for `fit` (lr, early_stopping, grad_clip, warmup_min_gain, ...)
+                        **train_options, # more `train_on` arguments (checkpoint_dir, resume, device, model_options, fit's, ...)
                         ) -> TrainingRun:
-    "Train `model` on a simulated dataset over several seeds (selection on validation) and test the selected one."
-    if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    splits = make_splits(dataset, batches_per_epoch=batches_per_epoch, eval_batches=eval_batches, random_state=data_seed)
-    return _train_on_splits(dataset, splits, model, epochs, seeds, reduction, schedules, warmup_until_auroc,
-                            checkpoint_dir, resume, device, verbose,
-                            dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=eval_batches,
-                                 data_seed=data_seed), fit_kwargs, model_options)
+    "`train_on` a simulated dataset (`splits_from_simulation`): several model seeds, selection on validation, one test."
+    _check_model(model)
+    return train_on(splits_from_simulation(dataset, batches_per_epoch, eval_batches, data_seed), model, epochs, seeds, **train_options)
 
 def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_peaks`)
                    genome, # genome FASTA (with or without .fai; pyfaidx builds it) or a `genome.Genome`
@@ -123,33 +191,16 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
                    epochs: int = 40, # epochs (paper: 40)
                    batches_per_epoch: int | None = 100, # training batches per epoch (None: one pass over the training peaks)
                    seeds: Sequence[int] = (0, 1, 2), # model seeds; the best by validation accuracy is kept
-                   reduction: str = DEFAULT_REDUCTION, # overlap-loss reduction (ARGMINN)
-                   schedules: str | tuple = 'default', # λ schedules, see `schedules_for`
-                   warmup_until_auroc: float | None = 0.7, # as in `train_on_simulation`
                    data_seed: int = 0, # seed of the window sampling
-                   checkpoint_dir=None, # if given: checkpoints in checkpoint_dir/seed_<s>
-                   resume: bool = False, # pick up finished/interrupted runs from checkpoint_dir
-                   device=None, # None: CUDA if available, else CPU
-                   verbose: bool = True, # progress bars and per-seed lines
                    name: str | None = None, # name in the report (default: the peak file's name)
                    split_kwargs: dict | None = None, # more `peaks.make_peak_splits` options (val_chroms, test_chroms, n_val, ...)
-                   model_options: dict | None = None, # constructor arguments of the model
-                   **fit_kwargs, # more arguments for `fit`
+                   verbose: bool = True, # progress bars and per-seed lines
+                   **train_options, # more `train_on` arguments
                    ) -> TrainingRun:
-    "As `train_on_simulation`, on ChIP-seq peaks: windows from `genome`, chromosome splits (validation chr8 + chr10, test chr1)."
-    from argminn_nb.peaks import make_peak_splits
-    if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    if name is None: name = Path(peaks).name if isinstance(peaks, (str, os.PathLike)) else 'peaks'
-    splits = make_peak_splits(peaks, genome, batches_per_epoch=batches_per_epoch, random_state=data_seed,
-                              verbose=verbose, **(split_kwargs or {}))
-    return _train_on_splits(name, splits, model, epochs, seeds, reduction, schedules, warmup_until_auroc,
-                            checkpoint_dir, resume, device, verbose,
-                            dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=None, data_seed=data_seed,
-                                 peaks=str(peaks) if isinstance(peaks, (str, os.PathLike)) else None,
-                                 genome=str(genome) if isinstance(genome, (str, os.PathLike)) else None,
-                                 n_val=len(splits.val), n_test=len(splits.test), window=int(splits.train.window),
-                                 chromosomes={k: list(v) for k, v in splits.train.splits.items() if k != 'all'}),
-                            fit_kwargs, model_options)
+    "`train_on` ChIP-seq peaks (`splits_from_peaks`)."
+    _check_model(model)
+    src = splits_from_peaks(peaks, genome, batches_per_epoch, data_seed, name, split_kwargs, verbose)
+    return train_on(src, model, epochs, seeds, verbose=verbose, **train_options)
 
 def train_on_fasta(fasta, # FASTA of sequences: the positives with `negatives`, or every sequence with `labels`
                    negatives=None, # FASTA of negative sequences
@@ -158,40 +209,19 @@ def train_on_fasta(fasta, # FASTA of sequences: the positives with `negatives`, 
                    epochs: int = 40, # epochs (paper: 40)
                    batches_per_epoch: int | None = None, # training batches per epoch (None: every sequence of the larger class once)
                    seeds: Sequence[int] = (0, 1, 2), # model seeds; the best by validation accuracy is kept
-                   reduction: str = DEFAULT_REDUCTION, # overlap-loss reduction (ARGMINN)
-                   schedules: str | tuple = 'default', # λ schedules, see `schedules_for`
-                   warmup_until_auroc: float | None = 0.7, # as in `train_on_simulation`
                    data_seed: int = 0, # seed of the random split (when there is one) and of the batch order
                    crop: int | None = None, # centre-crop every record to this length first
                    split_kwargs: dict | None = None, # `sequences.split_sequences` options: how ('auto', 'chrom', 'random'), val_chroms, test_chroms, fractions
-                   checkpoint_dir=None, # if given: checkpoints in checkpoint_dir/seed_<s>
-                   resume: bool = False, # pick up finished/interrupted runs from checkpoint_dir
-                   device=None, # None: CUDA if available, else CPU
-                   verbose: bool = True, # progress bars and per-seed lines
                    name: str | None = None, # name in the report (default: the FASTA file's name)
+                   verbose: bool = True, # progress bars and per-seed lines
                    model_options: dict | None = None, # constructor arguments of the model
-                   **fit_kwargs, # more arguments for `fit`
+                   **train_options, # more `train_on` arguments
                    ) -> TrainingRun:
-    "As `train_on_simulation`, on a user's FASTA: positives + negatives, or sequences + labels; held out by chromosome when the records are named chrom:start-end, else at random."
-    from argminn_nb.sequences import make_sequence_splits, read_sequences
-    if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    "`train_on` a user's FASTA (`splits_from_fasta`): positives + negatives, or sequences + labels."
+    _check_model(model)
     width = getattr(make_model(model, **(model_options or {})), 'filter_width', 1)
-    data = read_sequences(fasta, negatives, labels, crop=crop, min_length=width)
-    splits = make_sequence_splits(data, batches_per_epoch=batches_per_epoch, random_state=data_seed, **(split_kwargs or {}))
-    if verbose: print(f"{data}; {splits.split.description}")
-    sp = splits.split
-    counts = {k: dict(positive=int(data.y[getattr(sp, k)].sum()), negative=int((data.y[getattr(sp, k)] == 0).sum()))
-              for k in ('train', 'val', 'test')}
-    chroms = ({k: sorted(set(data.coords.chrom.to_numpy()[getattr(sp, k)])) for k in ('train', 'val', 'test')}
-              if sp.how == 'chrom' else None)
-    return _train_on_splits(name or Path(fasta).name, splits, model, epochs, seeds, reduction, schedules, warmup_until_auroc,
-                            checkpoint_dir, resume, device, verbose,
-                            dict(batches_per_epoch=len(splits.train), batch_size=128, eval_batches=None, data_seed=data_seed,
-                                 sources=data.sources, crop=crop, seq_len=int(data.X.shape[-1]), split=sp.how,
-                                 split_description=sp.description, coordinates=data.note, genomic=data.genomic,
-                                 counts=counts, chromosomes=chroms, n_val=len(splits.val), n_test=len(splits.test)),
-                            fit_kwargs, model_options)
-
+    src = splits_from_fasta(fasta, negatives, labels, batches_per_epoch, data_seed, crop, split_kwargs, name, width, verbose)
+    return train_on(src, model, epochs, seeds, verbose=verbose, model_options=model_options, **train_options)
 
 # %% ../nbs/api/12_pipeline.ipynb #b256e12a
 def _run_job(job: dict) -> TrainingRun:
@@ -212,112 +242,6 @@ def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation`
                           f"(seeds {list(r.seeds.table.seed)}, {r.train_seconds:.0f}s of training)", flush=True)
     map_jobs(_run_job, list(enumerate(jobs)), workers, threads, done)
     return out
-
-# %% ../nbs/api/12_pipeline.ipynb #9f4d9d24
-def batch_stat_accuracy(model: nn.Module, # a model with BatchNorm layers
-                        data, # (X, y) pair or object with .X and .y
-                        batch_size: int = 128, # sequences per batch (shuffled, so classes mix as in training)
-                        device=None, # None: CUDA if available, else CPU
-                        random_state=0, # seed of the shuffle
-                        ) -> float:
-    "Accuracy with every BatchNorm using its batch's statistics (train mode, dropout off), as code that never calls `eval()` measures it."
-    import copy
-    X, y = (data.X, data.y) if hasattr(data, 'X') else data
-    X = torch.as_tensor(np.asarray(X), dtype=torch.float32); y = np.asarray(y, dtype=np.float64)
-    m = copy.deepcopy(model).to(get_device(device)).eval()        # a copy: train-mode BatchNorm updates running stats
-    for mod in m.modules():
-        if isinstance(mod, nn.modules.batchnorm._BatchNorm): mod.train()
-    order = np.random.default_rng(random_state).permutation(len(X))
-    dev = next(m.parameters()).device
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(X), batch_size):
-            idx = order[i:i + batch_size]
-            p = m(X[idx].to(dev))
-            p = (p.probs if hasattr(p, 'probs') else p).float().cpu().numpy().ravel()
-            correct += int(((p >= 0.5) == (y[idx] >= 0.5)).sum())
-    return correct / len(X)
-
-def _background_motifs(background):
-    "TOMTOM background targets from a name ('jaspar', 'builtin') or as given."
-    from argminn_nb.motifs import builtin_motifs, jaspar_motifs
-    if background == 'jaspar': return jaspar_motifs()
-    if background == 'builtin': return builtin_motifs()
-    return background
-
-def run_summary(run: TrainingRun, # a finished training run
-                background='jaspar', # TOMTOM background targets for the statistics: 'jaspar', 'builtin', None or motifs
-                q_threshold: float = 0.05, # a planted motif is recovered when a live filter matches it with q below this
-                activity_sequences: int = 512, # validation sequences on which a filter must fire to count as live
-                device=None, # None: CUDA if available, else CPU
-                ) -> dict:
-    "JSON-able headline numbers of every seed of a run: accuracies, when it learnt, live filters and planted motifs recovered."
-    from argminn_nb.interpret import match_filters
-    bg = _background_motifs(background)
-    motifs = run.splits.test.config.motifs if hasattr(run.splits.test, 'config') else None
-    seeds = {}
-    for s, tr in run.seeds.results.items():
-        h = tr.history
-        learnt = h.epoch[h.val_accuracy > 0.6] if 'val_accuracy' in h else []
-        rec = dict(val_accuracy=float(tr.best_val_accuracy), val_loss=float(tr.best_val_loss), best_epoch=int(tr.best_epoch),
-                   epochs_run=len(h), stopped_early=bool(tr.stopped_early), minutes=float(h.seconds.sum() / 60),
-                   test_accuracy=float(evaluate(tr.model, run.splits.test, device=device).accuracy),
-                   first_epoch_val_acc_over_60=int(learnt.iloc[0]) if len(learnt) else None,
-                   regularisers_held_epochs=int((h.epoch - h.schedule_epoch).max()) if 'schedule_epoch' in h else 0,
-                   val_accuracy_curve=[round(float(v), 4) for v in h.val_accuracy] if 'val_accuracy' in h else [])
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in tr.model.modules()):
-            rec['test_accuracy_batch_stats'] = batch_stat_accuracy(tr.model, run.splits.test, device=device)
-        if motifs:
-            fm = match_filters(tr.model, motifs, X=run.splits.val.X[:activity_sequences], background=bg)
-            live = fm.table[~fm.table.dead]
-            hit = live[live.neg_log10_q > -np.log10(q_threshold)]
-            rec.update(live_filters=int(len(live)), recovered=sorted(set(hit.best_match) & set(motifs)),
-                       missed=[m for m in motifs if m not in set(hit.best_match)], unmatched_live=int(len(live) - len(hit)),
-                       filters={int(r.filter): dict(match=r.best_match, neg_log10_q=round(float(r.neg_log10_q), 2))
-                                for r in live.itertuples()})
-        seeds[int(s)] = rec
-    return dict(dataset=run.dataset, model=run.model_kind, selected_seed=int(run.seeds.best_seed),
-                test_accuracy=float(run.test.accuracy), seeds=seeds)
-
-def _jsonable(v):
-    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
-    if isinstance(v, (str, int, float, bool)) or v is None: return v
-    if isinstance(v, (np.integer, np.floating)): return v.item()
-    return str(v)
-
-def _record_job(args) -> dict:
-    "Worker: train one job (resuming its checkpoints), summarise it, write the record atomically."
-    job, path, background = args
-    text = json.dumps(dict(job=_jsonable(job), summary=_jsonable(run_summary(_run_job(job), background=background))),
-                      indent=1, sort_keys=True) + '\n'
-    with atomic_path(path) as tmp: Path(tmp).write_text(text)
-    return json.loads(text)                                    # exactly what a later read gives
-
-def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation` (one job per name)
-                record_dir, # folder of <name>.json records; a record whose job is unchanged is read, not retrained
-                workers: int = 1, # parallel workers (a local Ray; 1: here)
-                threads: int = 1, # PyTorch threads per job
-                background='jaspar', # TOMTOM background for `run_summary`
-                verbose: bool = True, # a line per finished job
-                ) -> dict:
-    "Run jobs that have no up-to-date record (checkpointed, resumable), summarise each as it finishes; name -> record."
-    record_dir = Path(record_dir); out, todo = {}, []
-    for name, job in jobs.items():
-        if '/' in name or name.startswith('.'): raise ValueError(f"job names become file names; {name!r} is not a plain name")
-        p = record_dir / f'{name}.json'
-        rec = json.loads(p.read_text()) if p.exists() else None
-        if rec is not None and rec.get('job') == _jsonable(job): out[name] = rec
-        else: todo.append((name, (job, p, background)))
-    if verbose: print(f"{len(out)} of {len(jobs)} jobs already have a record; running {len(todo)}", flush=True)
-    t0 = time.time()
-    def done(name, rec):
-        out[name] = rec
-        if verbose:
-            s = rec['summary']
-            print(f"[{time.time() - t0:6.0f}s] {name}: test accuracy {s['test_accuracy']:.4f}", flush=True)
-    map_jobs(_record_job, todo, workers if len(todo) > 1 else 1, threads, done)
-    return {name: out[name] for name in jobs}
 
 # %% ../nbs/api/12_pipeline.ipynb #8764f574
 def filter_logo_figure(model: nn.Module, # a model with a `scanner` Conv1d
@@ -376,6 +300,21 @@ def _same_run(path: Path, args: dict):
     else:
         with atomic_path(path) as tmp: tmp.write_text(json.dumps(args, indent=1) + '\n')
 
+def check_source(dataset=None, peaks=None, genome=None, fasta=None, negatives=None, labels=None, crop=None, instances=None,
+                 flag=lambda name: name, # how the caller spells an argument (the CLI: '--peaks')
+                 ):
+    "One source of data — a simulated dataset, peaks with a genome, or a FASTA with negatives or labels — and every option with its source."
+    given = [flag(n) for n, v in (('dataset', dataset), ('peaks', peaks), ('fasta', fasta)) if v is not None]
+    if len(given) > 1: raise ValueError(f"give one source of data, not {' and '.join(given)}")
+    if (peaks is None) != (genome is None): raise ValueError(f"{flag('peaks')} and {flag('genome')} go together: give both or neither")
+    if fasta is None:
+        extra = [flag(n) for n, v in (('negatives', negatives), ('labels', labels), ('crop', crop), ('instances', instances))
+                 if v is not None]
+        if extra: raise ValueError(f"{', '.join(extra)} go(es) with {flag('fasta')}")
+    elif (negatives is None) == (labels is None):
+        raise ValueError(f"{flag('fasta')} needs its labels one way: {flag('negatives')} (a FASTA of negatives) or "
+                         f"{flag('labels')} (a labels TSV), exactly one of the two")
+
 def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'; not with `peaks`)
                  model: str = 'argminn', # 'argminn' or 'cnn'
                  epochs: int | None = None, # None: CPU_SIZE / GPU_SIZE by device
@@ -402,13 +341,7 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  fit_options: dict | None = None, # more `train.fit` arguments (lr, grad_clip, ...; attention_entropy=λ: the authors' entropy schedule to λ)
                  ) -> PipelineResult:
     "Train, test, and write checkpoints, model, metrics.json, training curves, filter logos and report.md to `out`."
-    if (peaks is None) != (genome is None): raise ValueError("peaks and genome go together: give both or neither")
-    if fasta is None and (negatives is not None or labels is not None or crop is not None):
-        raise ValueError("negatives, labels and crop go with fasta")
-    if sum(v is not None for v in (dataset, peaks, fasta)) > 1:
-        raise ValueError("give one source of data: a simulated dataset, peaks + genome, or fasta (+ negatives or labels), not both")
-    if fasta is not None and (negatives is None) == (labels is None):
-        raise ValueError("fasta needs its labels one way: a FASTA of negatives, or a labels TSV — exactly one of the two")
+    check_source(dataset, peaks, genome, fasta, negatives, labels, crop, instances)
     for what, f in (('peak file', peaks), ('genome FASTA', genome), ('FASTA file', fasta), ('negatives FASTA', negatives),
                     ('labels file', labels), ('instances BED', instances)):
         if f is not None and not Path(f).exists(): raise FileNotFoundError(f"{what} not found: {f}")
@@ -429,7 +362,6 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     if split_kwargs: args['split_kwargs'] = {k: list(v) if isinstance(v, tuple) else v for k, v in split_kwargs.items()}
     if model_options: args['model_options'] = dict(model_options)
     if fit_options: args['fit_options'] = dict(fit_options)
-    if instances is not None and fasta is None: raise ValueError("instances go with fasta (simulations know their own)")
     if instances is not None:                                 # read now: a bad BED must not wait for the end of training
         from argminn_nb.sequences import read_instance_bed
         read_instance_bed(instances)

@@ -9,7 +9,7 @@ import contextlib
 import copy
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -18,13 +18,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
-from tqdm import tqdm
 
 from .core import (as_rng, batch_slices, eval_mode, get_device, import_quietly, progress, to_numpy,
                              torch_seeded, torch_threads_kept)
 from .dna import check_one_hot, dinucleotide_shuffle
-from .motifs import Motif, information_content
-from .matching import bh_qvalues, tomtom_matches, best_matches
+from .motifs import Motif
+from .matching import bh_qvalues
 from .scoring import instance_recall, topk_precision
 from .interpret import filter_pfms, trace_instances
 from .modisco import ModiscoResult, run_modisco

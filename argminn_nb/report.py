@@ -5,7 +5,6 @@
 # %% ../nbs/api/11b_report.ipynb #3683abf3
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,11 +14,9 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .core import as_rng, atomic_path, seed_streams
+from .core import atomic_path, seed_streams
 from .dna import check_one_hot
 from .interpret import check_traceable
-from .matching import named_pfms
-from .motifs import write_meme
 from .pages import _gap_text, _md_table, _save_fig, markdown_to_html
 from .sections import (_Reading, _examples_section, _filters_section, _finish, _instance_files_section, _placed,
                                  _planted_section, _recovery_section, _spacing_section, _traced_section, _write_instances,

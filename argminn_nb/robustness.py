@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import warnings
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -16,16 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-import torch.nn.functional as F
 
-from .core import (as_rng, batch_slices, eval_mode, get_device, progress, seed_of, seed_streams, split_xy, to_numpy,
-                             to_tensor)
-from .dna import ALPHABET, check_one_hot, codes_to_one_hot, gc_content
-from .explanations import planted_mask
-from .inference import batched
-from .models import filter_weights
-from .motifs import Motif, scan_kernels, scan_motifs, windows_above
-from .simulate import Arrangement, SimConfig, SimData, eval_set, generate, get_config
+from .core import batch_slices, get_device, progress, seed_of, seed_streams, split_xy, to_numpy, to_tensor
+from .dna import check_one_hot, gc_content
+from .motifs import Motif, scan_motifs
+from .simulate import Arrangement, SimConfig, SimData, eval_set, get_config
 from .train import metrics_from_probs, predict
 
 # %% auto #0

@@ -6,19 +6,17 @@
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from torch import nn
 
 from .core import as_rng
-from .dna import check_one_hot
-from .interpret import (check_traceable, match_filters, motif_recovery, plot_filter_logos, plot_filter_matches,
-                                  plot_motif_recovery, plot_traced_examples, trace_instances)
+from .interpret import (match_filters, motif_recovery, plot_filter_logos, plot_filter_matches,
+                                  plot_motif_recovery, plot_traced_examples)
 from .syntax import (compare_spacings, instance_spacings, planted_gaps, plot_spacings, simulated_gaps,
                                spacing_agreement)
 from .matching import named_pfms
@@ -26,6 +24,7 @@ from .motifs import write_meme
 from .scoring import (TRACE_THRESHOLDS, label_hits, plot_precision_recall, plot_topk_precision, topk_precision,
                                 tracing_precision_recall)
 from .pages import _gap_text, _md_table, _save_fig, markdown_to_html
+if TYPE_CHECKING: from argminn_nb.report import InterpretationReport   # (report imports this module)
 
 # %% auto #0
 __all__ = ['tracing_section', 'syntax_section', 'plot_instance_positions']

@@ -130,7 +130,7 @@ def expand_sweep(spec, # a sweep file or mapping (see `read_sweep`)
 
 def record_jobs(spec, # a sweep file or mapping (see `read_sweep`)
                 ) -> dict:
-    "The sweep's jobs as `pipeline.run_records` jobs (name -> `train_on_simulation` / `train_on_fasta` arguments): one JSON summary per run instead of run folders, as the experiment notebooks keep them."
+    "The sweep's jobs as `experiments.run_records` jobs (name -> `train_on_simulation` / `train_on_fasta` arguments): one JSON summary per run instead of run folders, as the experiment notebooks keep them."
     out = {}
     for j in expand_sweep(spec):
         kw = j.kwargs

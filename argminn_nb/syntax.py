@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .core import as_rng
-from .dna import ALPHABET, check_one_hot, reverse_complement
+from .dna import check_one_hot
 
 # %% auto #0
 __all__ = ['SPACING_COLUMNS', 'SCALES', 'LOGICS', 'instance_spacings', 'plot_spacings', 'planted_gaps', 'compare_spacings',

@@ -97,7 +97,7 @@ def test_run_on_genomic_fasta_holds_out_chromosomes(tmp_path):
 def test_run_fasta_bad_arguments_one_line_no_traceback(tmp_path):
     (tmp_path / 'a.fa').write_text('>s1\nACGTACGTACGTACGT\n>s2\nACGTACGTACGTACGA\n>s3\nACGTACGTACGT\n')
     (tmp_path / 'few.tsv').write_text('s1\t1\ns2\t0\n')
-    for args, says in ((['run', '--fasta', str(tmp_path / 'a.fa')], '--negatives NEG.fa or --labels'),
+    for args, says in ((['run', '--fasta', str(tmp_path / 'a.fa')], '--fasta needs its labels one way: --negatives'),
                        (['run', '--labels', 'x.tsv'], '--labels go(es) with --fasta'),
                        (['run', '--dataset', 'spi1', '--fasta', 'a.fa', '--labels', 'x.tsv'], 'not --dataset and --fasta'),
                        (['run', '--fasta', str(tmp_path / 'a.fa'), '--labels', str(tmp_path / 'few.tsv'),

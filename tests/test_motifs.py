@@ -66,3 +66,12 @@ def test_bad_meme(tmp_path):
         read_meme(p)
     with pytest.raises(FileNotFoundError):
         read_meme(tmp_path / 'missing.meme')
+
+
+def test_meme_matrix_needs_its_own_motif_line():
+    "A matrix after a mangled MOTIF line is an error, not a second motif under the previous name (found by the MEME fuzz test)."
+    import io
+    text = ('MEME version 4\n\nALPHABET= ACGT\n\nMOTIF M1\nletter-probability matrix: alength= 4 w= 1\n 0.1 0.2 0.3 0.4\n\n'
+            'OTIF M2\nletter-probability matrix: alength= 4 w= 1\n 1 0 0 0\n')
+    with pytest.raises(ValueError, match='line 10: matrix without a MOTIF line'):
+        read_meme(io.StringIO(text))

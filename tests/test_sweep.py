@@ -105,7 +105,7 @@ def test_bad_sweeps(tmp_path):
 
 def test_experiment_07_sweep_files_name_the_committed_records():
     "The notebook reads its records back only if the sweep files give exactly the jobs the records were trained with."
-    from argminn_nb.pipeline import _jsonable
+    from argminn_nb.experiments import _jsonable
     from argminn_nb.sweep import record_jobs
     exp = Path(__file__).resolve().parents[1] / 'nbs' / 'experiments'
     records = {p.stem: json.loads(p.read_text())['job'] for p in (exp / 'results' / '07_argminn_ablation_runs').glob('*.json')}
