@@ -48,3 +48,19 @@ def test_marker_parsing(tmp_path):
     assert _printed_results(p) == {'a': {'b': 0.5}}
     nb['cells'][0]['outputs'][0]['text'].append(MARK + '{}\n'); p.write_text(json.dumps(nb))
     with pytest.raises(AssertionError, match='expected one'): _printed_results(p)
+
+
+def test_defaults_are_what_the_committed_experiments_chose():
+    "ARGMINN's defaults and the tracing rule are the picks of experiments 07 and 10 (their committed JSON), not a copy of them."
+    from argminn_nb.models import ARGMINN
+    from argminn_nb.tracing import DEFAULT_RULE
+    res = Path(__file__).resolve().parents[1] / 'nbs' / 'experiments' / 'results'
+    by_label = {}
+    for v in json.loads((res / '07_argminn_ablation.json').read_text()).values():
+        if v['stage'] == 1: by_label.setdefault(v['label'], []).append(v['val_acc_mean'])
+    best = max(by_label, key=lambda k: sum(by_label[k]) / len(by_label[k]))     # stage 1's pick on validation accuracy
+    cfg = ARGMINN().config
+    assert best == ('BatchNorm, dropout ' + ('0' if cfg['dropout'] == 0 else f"{cfg['dropout']:g}")) and cfg['batch_norm']
+    chosen = json.loads((res / '10_attention_ablation.json').read_text())['chosen']['rule']
+    r = DEFAULT_RULE
+    assert chosen == f"{'rel' if r.attention == 'relative' else r.attention}{r.threshold:g}|{r.activation}|{r.min_drop:g}", chosen
