@@ -53,6 +53,7 @@ class FilterKmers:
         return pd.DataFrame({'filter': np.arange(len(self.most)), 'most_activating': s(self.most), 'max_score': self.max_score,
                              'least_activating': s(self.least), 'min_score': self.min_score, 'live': self.live})
 
+# %% ../nbs/api/10a_attacks.ipynb #c7987b1e
 def extreme_kmers(model, # model with a `scanner` Conv1d (ARGMINN, CNNBaseline), a Conv1d, or a (weight (F,4,w), bias (F,)) pair
                   ) -> FilterKmers:
     "Exact most- and least-activating w-mer of every first-layer filter (per-column argmax / argmin; ties: A<C<G<T)."
@@ -88,6 +89,7 @@ def _new_window_hits(tail: np.ndarray, n_new: int, kernels, threshold: float) ->
     overlaps = np.arange(T)[None, :] + np.asarray(kernels[3])[:, None] > T - n_new              # (M, T)
     return (hit & overlaps[None]).any((1, 2))
 
+# %% ../nbs/api/10a_attacks.ipynb #d414ca44
 def _build_chunks(kmers: np.ndarray, # (F, w) codes, in the direction of construction
                   use: np.ndarray, # filters that may be used
                   n_chunks: int, # chunks per sequence
@@ -115,6 +117,7 @@ def _build_chunks(kmers: np.ndarray, # (F, w) codes, in the direction of constru
         tail = tail[:, tail.shape[1] - min(keep, tail.shape[1]):]
     return ids, dead
 
+# %% ../nbs/api/10a_attacks.ipynb #f17878fa
 def _usable_filters(km: FilterKmers, codes: np.ndarray, kernels, threshold: float, filters, which: str) -> tuple[np.ndarray, dict]:
     "Filters whose k-mers may be used (requested, live, and not a motif match on their own), and why others are not."
     F = len(km.most)
@@ -132,6 +135,7 @@ def _usable_filters(km: FilterKmers, codes: np.ndarray, kernels, threshold: floa
         raise ValueError(f"no usable filters: {excluded}")
     return use, excluded
 
+# %% ../nbs/api/10a_attacks.ipynb #9f42d347
 def _motifs_and_kernels(dataset, motifs):
     cfg = get_config(dataset)
     ms = cfg.motifs if motifs is None else ({m.name: m for m in motifs} if not isinstance(motifs, dict) else motifs)
@@ -245,6 +249,7 @@ def _max_activation(model: nn.Module, X: np.ndarray, device=None) -> np.ndarray:
     "Max over filters of ReLU(scanner(X)), shape (N, L - w + 1)."
     return batched(model, X, lambda m, x: torch.relu(m.scanner(x)).amax(1).float(), device=device, desc='activations').numpy()
 
+# %% ../nbs/api/10a_attacks.ipynb #32e1ecf4
 def plot_adversarial_examples(aset: AdversarialSet, # from `motif_free_sequences` / `padded_positives`
                               models: dict[str, nn.Module], # name -> model: activations and predictions to draw
                               idx: Sequence[int] = (0, 1, 2), # sequences to draw
@@ -323,11 +328,13 @@ class AttackResult:
         return pd.DataFrame({'edits': list(budgets), 'success': [float(s[:, b].mean()) for b in budgets],
                              'median_logit': [float(np.median(self.logits[:, b])) for b in budgets]})
 
+# %% ../nbs/api/10a_attacks.ipynb #9a468ee1
 def _model_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     "`(N,)` logits: `model.logits` when the model has one, else the logit of its probabilities."
     out = model.logits(x) if callable(getattr(model, 'logits', None)) else torch.logit(model(x), eps=1e-7)
     return out.reshape(len(x))
 
+# %% ../nbs/api/10a_attacks.ipynb #32c08381
 def _editable_mask(editable, n: int, L: int) -> np.ndarray:
     "(n, L) bool: the positions an attack may change (all by default; an (L,) mask applies to every sequence)."
     if editable is None: return np.ones((n, L), bool)
@@ -335,6 +342,7 @@ def _editable_mask(editable, n: int, L: int) -> np.ndarray:
     if ed.shape not in ((n, L), (L,)): raise ValueError(f"editable must be (n, L) = {(n, L)} or (L,) = ({L},), got {ed.shape}")
     return np.broadcast_to(ed, (n, L)).copy()
 
+# %% ../nbs/api/10a_attacks.ipynb #fcbfb516
 def _candidate_edits(g: torch.Tensor, cr: torch.Tensor, e_ok: torch.Tensor, sign: float, k: int):
     "The k substitutions per sequence with the best first-order gain (from the input gradient `g` at codes `cr`): "
     "the gains, new bases, positions and the (m, k, L) candidate code sequences."
@@ -347,6 +355,7 @@ def _candidate_edits(g: torch.Tensor, cr: torch.Tensor, e_ok: torch.Tensor, sign
     cand.scatter_(2, pos[..., None], base[..., None])
     return top, base, pos, cand
 
+# %% ../nbs/api/10a_attacks.ipynb #4c0120f0
 def gradient_attack(model: nn.Module, # model to attack (evaluated in eval mode)
                     X, # one-hot (n, 4, L) starting sequences (no N bases)
                     goal: str = 'raise', # 'raise': push the logit up (make negatives look positive); 'lower': push it down
@@ -420,6 +429,7 @@ def gradient_attack(model: nn.Module, # model to attack (evaluated in eval mode)
         model.to(home)
     return AttackResult(X, goal, logits, edits, n_edits, rejected)
 
+# %% ../nbs/api/10a_attacks.ipynb #7cf23f5d
 def outside_instances(instances: pd.DataFrame, # planted instances (seq, start, end)
                       n: int, # number of sequences
                       length: int, # sequence length
@@ -427,6 +437,7 @@ def outside_instances(instances: pd.DataFrame, # planted instances (seq, start, 
     "`(n, length)` bool: True outside every planted instance (the bases an attack on the flanks may change)."
     return ~planted_mask(instances, n, length)
 
+# %% ../nbs/api/10a_attacks.ipynb #4daa97bc
 def plot_attack(results: dict, # name -> AttackResult
                 ax=None):
     "Success rate against edit budget, one line per attack."

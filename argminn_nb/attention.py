@@ -37,6 +37,7 @@ class _Candidates:
         kk = torch.zeros_like(self.count).index_add_(0, self.row, test.long())
         return self.start + kk - 1
 
+# %% ../nbs/api/05b_attention.ipynb #4a4eb4a4
 def _sparsemax_threshold(Z: torch.Tensor) -> torch.Tensor:
     "τ `(R, 1)` with Σ_i [Z_i - τ]_+ = 1, for rows with maximum 0."
     c = _Candidates(Z)
@@ -44,6 +45,7 @@ def _sparsemax_threshold(Z: torch.Tensor) -> torch.Tensor:
     end = c.last_passing(1 + c.k * c.v > cs)
     return ((cs[end] - 1) / c.k[end]).to(Z.dtype)[:, None]
 
+# %% ../nbs/api/05b_attention.ipynb #75a1e4f7
 def _entmax15_threshold(X: torch.Tensor) -> torch.Tensor:
     "τ `(R, 1)` with Σ_i [X_i - τ]_+² = 1, for rows with maximum 0."
     c = _Candidates(X)
@@ -57,10 +59,12 @@ def _rows(z: torch.Tensor, dim: int) -> tuple[torch.Tensor, tuple]:
     zt = z.movedim(dim, -1)
     return zt.reshape(-1, zt.shape[-1]), (zt.shape, dim)
 
+# %% ../nbs/api/05b_attention.ipynb #f7a347f4
 def _unrows(p: torch.Tensor, how: tuple) -> torch.Tensor:
     shape, dim = how
     return p.view(shape).movedim(-1, dim)
 
+# %% ../nbs/api/05b_attention.ipynb #c7be981b
 class _Sparsemax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, dim):
@@ -76,6 +80,7 @@ class _Sparsemax(torch.autograd.Function):
         s = (p > 0).to(g.dtype)
         return s * (g - (g * s).sum(ctx.dim, keepdim=True) / s.sum(ctx.dim, keepdim=True)), None
 
+# %% ../nbs/api/05b_attention.ipynb #8a2bbd9e
 class _Entmax15(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, dim):
@@ -91,12 +96,14 @@ class _Entmax15(torch.autograd.Function):
         dz = g * gp
         return dz - (dz.sum(ctx.dim, keepdim=True) / gp.sum(ctx.dim, keepdim=True)) * gp, None
 
+# %% ../nbs/api/05b_attention.ipynb #25c6c647
 def sparsemax(z: torch.Tensor, # scores
               dim: int = -1, # the axis to normalise over
               ) -> torch.Tensor:
     "Sparsemax: the Euclidean projection of `z` onto the probability simplex along `dim` (exact zeros below the threshold)."
     return _Sparsemax.apply(z, dim)
 
+# %% ../nbs/api/05b_attention.ipynb #450c59af
 def entmax15(z: torch.Tensor, # scores
              dim: int = -1, # the axis to normalise over
              ) -> torch.Tensor:

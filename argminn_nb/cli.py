@@ -32,6 +32,7 @@ def _load_dataset_arg(dataset: str):
         return yaml.safe_load(p.read_text())
     return dataset
 
+# %% ../nbs/api/13_cli.ipynb #315f6d49
 def cmd_simulate(args) -> int:
     "Simulate sequences and write FASTA + instances BED + labels TSV."
     from argminn_nb.outputs import OutputLock, check_out_path, check_outputs
@@ -48,6 +49,7 @@ def cmd_simulate(args) -> int:
     for k, v in files.items(): print(f"  {k:9s} {v}")
     return 0
 
+# %% ../nbs/api/13_cli.ipynb #b3372386
 def cmd_datasets(args) -> int:
     "Print the built-in datasets and their arrangements."
     from argminn_nb.simulate import DATASETS, get_config
@@ -63,6 +65,7 @@ def _seed_list(s: str) -> tuple[int, ...]:
     if not seeds: raise argparse.ArgumentTypeError("expected at least one seed")
     return seeds
 
+# %% ../nbs/api/13_cli.ipynb #992bea18
 def _set_threads(threads, # 'auto' or a number of threads (from `--threads`)
                  quiet: bool = False, # say nothing about the choice
                  ):
@@ -76,12 +79,14 @@ def _set_threads(threads, # 'auto' or a number of threads (from `--threads`)
         print(f"{torch.get_num_threads()} PyTorch thread(s): {available_cores()} core(s), {busy:.1f} busy with other "
               f"processes (set --threads to choose)")
 
+# %% ../nbs/api/13_cli.ipynb #11a2417a
 def _chrom_list(s: str) -> tuple[str, ...]:
     "'chr8,chr10' -> ('chr8', 'chr10')"
     chroms = tuple(c.strip() for c in s.split(',') if c.strip())
     if not chroms: raise argparse.ArgumentTypeError("expected comma-separated chromosome names, e.g. chr8,chr10")
     return chroms
 
+# %% ../nbs/api/13_cli.ipynb #dde74939
 def _split_kwargs(args) -> dict:
     "Hold-out options of `run` for the data source in use."
     kw = {k: getattr(args, k) for k in ('val_chroms', 'test_chroms') if getattr(args, k) is not None}
@@ -91,6 +96,7 @@ def _split_kwargs(args) -> dict:
         raise ValueError("--val-chroms / --test-chroms go with --peaks or --fasta")
     return kw
 
+# %% ../nbs/api/13_cli.ipynb #90956fdd
 def cmd_run(args) -> int:
     "Train, test, read the model and write the output folder."
     from argminn_nb.pipeline import check_source, run_pipeline
@@ -115,6 +121,7 @@ def cmd_run(args) -> int:
     for f in sorted(res.out.iterdir()): print(f"  {f}")
     return 0
 
+# %% ../nbs/api/13_cli.ipynb #e9717d5f
 def _add_run_parser(sub):
     r = sub.add_parser('run', help='main job: train ARGMINN (or the CNN), test it, read motifs and instances, write a report',
                        description='Train on a simulated dataset (default spi1), on ChIP-seq peaks (--peaks + --genome) or on '
@@ -181,15 +188,18 @@ def _add_tracing_args(r):
                    help="keep instances whose removal lowers the logit by at least this; 'none' keeps every traced instance "
                         f"(default {'none' if D.min_drop is None else f'{D.min_drop:g}'})")
 
+# %% ../nbs/api/13_cli.ipynb #e1b55be4
 def _min_drop(s: str):
     if s.lower() == 'none': return None
     try: return float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a number or 'none', got {s!r}") from None
 
+# %% ../nbs/api/13_cli.ipynb #ec9ad86b
 def _tracing_rule(args):
     from argminn_nb.tracing import TracingRule
     return TracingRule(args.attention_rule, args.attention_threshold, args.activation_rule, args.min_drop)
 
+# %% ../nbs/api/13_cli.ipynb #8964b517
 def cmd_interpret(args) -> int:
     "Read a saved model on the sequences of a FASTA file and write the model reading to --out."
     import numpy as np
@@ -229,6 +239,7 @@ def cmd_interpret(args) -> int:
           + f" -> {out / 'interpretation.md'}")
     return 0
 
+# %% ../nbs/api/13_cli.ipynb #11b95a76
 def _add_interpret_parser(sub):
     r = sub.add_parser('interpret', help='read a saved model on new sequences: filters, motif matches, traced instances',
                        description='Read a saved model (model.pt) on the sequences of a FASTA file, without training: '
@@ -287,6 +298,7 @@ def cmd_explain(args) -> int:
           + (f"; logic {rep.metrics['logic']}" if 'logic' in rep.metrics else '') + f" -> {Path(args.out) / 'explanations.md'}")
     return 0
 
+# %% ../nbs/api/13_cli.ipynb #9b0b0a08
 def _add_explain_parser(sub):
     r = sub.add_parser('explain', help='sufficient and necessary regions of any saved model (Motif Explainer Models)',
                        description='Fit a sufficient (s-MEM) and a necessary (n-MEM) Motif Explainer Model on a saved model '
@@ -318,6 +330,7 @@ def _add_explain_parser(sub):
     r.add_argument('-q', '--quiet', action='store_true', help='no progress, only the summary line')
     r.set_defaults(func=cmd_explain)
 
+# %% ../nbs/api/13_cli.ipynb #1ca76fcc
 def cmd_variants(args) -> int:
     "Effects of variants (a VCF on a genome, or paired sequences) in motif terms, written to --out."
     import warnings
@@ -359,6 +372,7 @@ def cmd_variants(args) -> int:
           + (f", {int((eff.lost != '').sum())} break a traced instance" if 'lost' in eff else '') + f" -> {Path(args.out) / 'variants.md'}")
     return 0
 
+# %% ../nbs/api/13_cli.ipynb #9f7b0d18
 def _add_variants_parser(sub):
     r = sub.add_parser('variants', help='variant effects in motif terms: prediction change, instances lost and gained',
                        description='Score variants with a saved model: reference and alternative probability, the change in '
@@ -381,6 +395,7 @@ def _add_variants_parser(sub):
     _add_tracing_args(r)
     r.set_defaults(func=cmd_variants)
 
+# %% ../nbs/api/13_cli.ipynb #5fb6e874
 def cmd_sweep(args) -> int:
     "Run every job of a sweep file (here or on Ray) into --out, with a summary table."
     from argminn_nb.sweep import run_sweep
@@ -395,6 +410,7 @@ def cmd_sweep(args) -> int:
           f"{Path(args.out) / 'summary.csv'}, {Path(args.out) / 'summary.html'}")
     return 1 if (s.status == 'failed').any() else 0
 
+# %% ../nbs/api/13_cli.ipynb #d3e9c0c1
 def _add_sweep_parser(sub):
     r = sub.add_parser('sweep', help='many runs from a YAML file, here or on a Ray cluster, with a summary table',
                        description='Expand a sweep file (data sources, model and fit options crossed, seeds) into jobs, run each '
@@ -415,23 +431,27 @@ def _threads(s: str):
     "'auto' or a positive number of threads."
     return 'auto' if s == 'auto' else _positive_int(s)
 
+# %% ../nbs/api/13_cli.ipynb #29ff0409
 def _positive_int(s: str) -> int:
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
     if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
 
+# %% ../nbs/api/13_cli.ipynb #2b978662
 def _fraction(s: str) -> float:
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}") from None
     if not 0 <= v <= 1: raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {v}")
     return v
 
+# %% ../nbs/api/13_cli.ipynb #97a48776
 class _Parser(argparse.ArgumentParser):
     "An ArgumentParser whose usage errors are one line (with a pointer to --help)."
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+# %% ../nbs/api/13_cli.ipynb #d97faaf9
 def build_parser() -> argparse.ArgumentParser:
     "The `argminn` argument parser (sub-commands register themselves here)."
     p = _Parser(prog='argminn', description='Mechanistically interpretable regulatory-genomics deep learning '

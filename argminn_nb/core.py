@@ -36,18 +36,21 @@ def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | No
     raise TypeError(f"random_state must be None, an int, a numpy Generator/SeedSequence or a torch Generator, "
                     f"got {type(random_state).__name__}")
 
+# %% ../nbs/api/00_core.ipynb #11eed142
 def seed_of(random_state, # seed, generator or None (as for `as_rng`)
             high: int = 2**63 - 1, # seeds are drawn from [0, high)
             ) -> int:
     "One integer seed drawn from `random_state`: the one way a function turns its `random_state` into a seed."
     return int(as_rng(random_state).integers(0, high))
 
+# %% ../nbs/api/00_core.ipynb #7affe6ad
 def seed_streams(random_state, # seed, generator or None
                  n: int, # number of independent streams
                  ) -> list[np.random.SeedSequence]:
     "`n` independent seed sequences spawned from one seed of `random_state` (one per split, GC level, ...)."
     return np.random.SeedSequence(seed_of(random_state)).spawn(n)
 
+# %% ../nbs/api/00_core.ipynb #8f096021
 def to_numpy(x, # tensor (any device, with or without grad) or array-like
              ) -> np.ndarray:
     "`x` as a numpy array: a tensor is detached and copied to the CPU, anything else goes through `np.asarray`."
@@ -81,6 +84,7 @@ def eval_mode(model: torch.nn.Module, # model to put in eval mode for the durati
     try: yield model
     finally: model.train(was_training)
 
+# %% ../nbs/api/00_core.ipynb #e6122321
 @contextlib.contextmanager
 def torch_seeded(random_state, # int, Generator or None (None: leave PyTorch's generator alone)
                  ) -> Iterator[None]:
@@ -119,6 +123,7 @@ def _cpu_jiffies() -> tuple[int, int] | None:
     idle = v[3] + (v[4] if len(v) > 4 else 0)                      # idle + iowait
     return sum(v[:8]) - idle, sum(v[:8])
 
+# %% ../nbs/api/00_core.ipynb #f5d9b0b8
 def busy_cores(interval: float = 0.25, # seconds to watch the machine for
                ) -> float:
     "How many cores other processes keep busy: CPU time used by everything but this process over `interval` (Linux), or the 1-minute load average."
@@ -130,10 +135,12 @@ def busy_cores(interval: float = 0.25, # seconds to watch the machine for
     hz = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
     return max(0.0, ((b[0] - a[0]) / hz - own) / max(dt, 1e-6))
 
+# %% ../nbs/api/00_core.ipynb #778f2922
 def available_cores() -> int:
     "Cores this process may run on (its CPU affinity where the platform reports it)."
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
+# %% ../nbs/api/00_core.ipynb #9925537f
 def default_threads(busy: float | None = None, # cores busy with other processes (None: measure with `busy_cores`)
                     ) -> int:
     "PyTorch intra-op threads for this machine now: the available cores less those other processes keep busy, at least 1."
@@ -154,6 +161,7 @@ def _stderr_is_terminal() -> bool:
     try: return sys.stderr.isatty()
     except (AttributeError, ValueError): return False
 
+# %% ../nbs/api/00_core.ipynb #c08bd67c
 class LineProgress:
     "tqdm's interface for output that is not a terminal: plain lines, one per step (`lines=True`) or one when it closes."
     def __init__(self, iterable=None, total=None, desc: str = '', unit: str = 'it', initial: int = 0, lines: bool = False, file=None):
@@ -187,6 +195,7 @@ class LineProgress:
         if not self.closed and not self.lines and self.n: self._line()
         self.closed = True
 
+# %% ../nbs/api/00_core.ipynb #2997bbd0
 def progress(iterable=None, # what to iterate over (or None, and call update())
              total: int | None = None, # number of steps (default: len(iterable))
              desc: str = '', # label
@@ -250,6 +259,7 @@ def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
     return mask
 
+# %% ../nbs/api/00_core.ipynb #c3a07c47
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, # final destination
                 ) -> Iterator[Path]:
@@ -272,6 +282,7 @@ def default_cache_dir() -> Path:
     "The package's cache: `$ARGMINN_CACHE`, else `~/.cache/argminn_nb` (downloads, FASTA indexes of read-only genomes)."
     return Path(os.environ.get('ARGMINN_CACHE') or Path.home()/'.cache'/'argminn_nb')
 
+# %% ../nbs/api/00_core.ipynb #32dae764
 def save_checkpoint(obj, # tensors, numbers, strings and containers of them
                     path: str | os.PathLike, # destination
                     ) -> Path:
@@ -280,6 +291,7 @@ def save_checkpoint(obj, # tensors, numbers, strings and containers of them
     with atomic_path(path) as tmp: tmp.write_bytes(buf.getvalue())
     return Path(path)
 
+# %% ../nbs/api/00_core.ipynb #97b6d1db
 def load_checkpoint(path: str | os.PathLike, # a file written by `save_checkpoint` (or any weights-only torch file)
                     map_location='cpu', # where tensors go
                     ):

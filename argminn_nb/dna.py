@@ -44,6 +44,7 @@ def _as_seq_list(seqs) -> list[str]:
                          f"{len(seqs[j])} bp); pad or trim them explicitly, nothing is padded silently")
     return seqs
 
+# %% ../nbs/api/01_dna.ipynb #a9953edc
 def encode_codes(seqs: str | Sequence[str], # one sequence or a batch of equal-length sequences
                  ) -> np.ndarray:
     "Integer codes `(N, L)` int8: 0..3 for A,C,G,T, 4 for an ambiguity code; invalid characters raise."
@@ -72,6 +73,7 @@ def codes_to_one_hot(codes: np.ndarray, # (N, L) integer codes, 0..3 = ACGT, any
         X[:, :, :][np.broadcast_to(amb[:, None, :], X.shape)] = 0.25
     return X
 
+# %% ../nbs/api/01_dna.ipynb #9d44f7d3
 def one_hot_encode(seqs: str | Sequence[str], # a sequence or a batch of equal-length sequences
                    ambiguous: str = 'zero', # how N/IUPAC codes are encoded: 'zero' or 'uniform' (0.25 each)
                    ) -> np.ndarray:
@@ -99,6 +101,7 @@ def check_one_hot(X, # (N, 4, L) array or tensor
     if values: _check_values(X, name)
     return X
 
+# %% ../nbs/api/01_dna.ipynb #867102e8
 _TOL = 1e-3   # slack for float rounding (straight-through / relaxed samples are one-hot only up to rounding)
 
 def _check_values(X, name: str):
@@ -187,6 +190,7 @@ def random_codes(n: int, # number of sequences
     codes += u >= np.float32(cdf[1]); codes += u >= np.float32(cdf[2])
     return codes
 
+# %% ../nbs/api/01_dna.ipynb #d55e317d
 def random_sequences(n: int, # number of sequences
                      length: int, # length of each
                      gc: float = 0.5, # expected G+C fraction
@@ -206,6 +210,7 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
 
+# %% ../nbs/api/01_dna.ipynb #707d8189
 def _uniforms(keys: np.ndarray, # (M,) uint64: one random stream per row
               counter: int, # where in each row's stream to start
               n: int, # values per row
@@ -215,6 +220,7 @@ def _uniforms(keys: np.ndarray, # (M,) uint64: one random stream per row
     with np.errstate(over='ignore'): z = _splitmix64(keys[:, None] + c * _GOLDEN)
     return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
+# %% ../nbs/api/01_dna.ipynb #a89c782b
 def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per row
                    keys: np.ndarray, # (M,) uint64 random key of every row: a row's shuffle depends on its key and codes only
                    n_letters: int = 5, # codes are 0 .. n_letters-1 (A, C, G, T, ambiguous)
@@ -262,6 +268,7 @@ def _shuffle_codes(codes: np.ndarray, # (M, L) integer codes, one sequence per r
         ptr[j] += 1
     return out.T.astype(codes.dtype)
 
+# %% ../nbs/api/01_dna.ipynb #ef072d0e
 def _perm_from_shuffle(shuffled: np.ndarray, codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
     "Per row, a permutation of positions whose letters read `shuffled` (keeps each column's own content, e.g. case or soft values)."
     M, L = codes.shape
@@ -271,6 +278,7 @@ def _perm_from_shuffle(shuffled: np.ndarray, codes: np.ndarray, keys: np.ndarray
     np.put_along_axis(perm, dst, src, 1)
     return perm
 
+# %% ../nbs/api/01_dna.ipynb #fa85f202
 def _chunks(codes: np.ndarray, keys: np.ndarray, f, chunk: int = 2048):
     "`f(shuffled codes, those rows' codes, their keys)` for every chunk of rows (bounds the working memory)."
     for i in range(0, len(codes), chunk):
@@ -344,6 +352,7 @@ def write_fasta(path: str | os.PathLike, # output file
             for i in range(0, len(s), width): f.write(s[i:i + width] + '\n')
     return path
 
+# %% ../nbs/api/01_dna.ipynb #0a9cc13f
 _GZIP, _BOM = b'\x1f\x8b', b'\xef\xbb\xbf'
 
 def _fasta_bytes(path: Path) -> bytes:
@@ -356,6 +365,7 @@ def _fasta_bytes(path: Path) -> bytes:
             raise ValueError(f"{path}: starts like a gzip file but cannot be decompressed ({e}); is it complete?") from None
     return raw[len(_BOM):] if raw.startswith(_BOM) else raw
 
+# %% ../nbs/api/01_dna.ipynb #44122488
 def read_fasta(path: str | os.PathLike, # FASTA file, plain or gzip/bgzip-compressed (no index is read or written)
                ) -> dict[str, str]:
     "All records of a FASTA file as `{name: sequence}` (in file order); a malformed file, a repeated name, an empty "
@@ -422,6 +432,7 @@ def fasta_one_hot(path, # FASTA file, or its records as `read_fasta` returns the
     if L < min_length: raise ValueError(f"{path}: sequences of {L} bp are shorter than the {min_length} bp needed")
     return names, one_hot_encode(seqs)
 
+# %% ../nbs/api/01_dna.ipynb #f0a8b34d
 def _label_rows(path: Path) -> list[tuple[int, str, str]]:
     "(line, name, label) of every data line: blank lines and lines starting with '#' skipped, a header recognised by its content."
     rows = []
@@ -433,6 +444,7 @@ def _label_rows(path: Path) -> list[tuple[int, str, str]]:
     if rows and rows[0][2].lower() in ('label', 'labels', 'y', 'class', 'target', 'bound'): rows = rows[1:]   # a header line
     return rows
 
+# %% ../nbs/api/01_dna.ipynb #1a736a1f
 def read_labels(path: str | os.PathLike, # TSV: record name, then 0 or 1 (a header line is allowed; '#' starts a comment line)
                 names: Sequence[str], # the records that need a label, in order
                 ) -> np.ndarray:

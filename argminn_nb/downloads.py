@@ -58,6 +58,7 @@ def file_checksum(path: str | os.PathLike, # file to hash
 def _checksums(md5, sha256):
     return {k: v.lower() for k, v in (('md5', md5), ('sha256', sha256)) if v}
 
+# %% ../nbs/api/04a_downloads.ipynb #09bbc278
 def _verify(path: Path, sums: dict) -> str | None:
     "None when every checksum matches, else a description of the first mismatch."
     for alg, want in sums.items():
@@ -65,6 +66,7 @@ def _verify(path: Path, sums: dict) -> str | None:
         if got != want: return f"{alg} {got}, expected {want}"
     return None
 
+# %% ../nbs/api/04a_downloads.ipynb #ec42095f
 def _open_url(url: str, timeout: float):
     try: return _urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as e:
@@ -75,6 +77,7 @@ def _open_url(url: str, timeout: float):
                               f"server is unreachable; download the file elsewhere and put it in the cache "
                               f"(see `download`'s `dest`), or retry later.") from e
 
+# %% ../nbs/api/04a_downloads.ipynb #ff93151d
 def _url_file_name(url: str) -> str:
     "The file name a URL ends in; folder URLs (a trailing '/', '.' or '..') and other schemes are refused."
     u = urllib.parse.urlsplit(url)
@@ -85,6 +88,7 @@ def _url_file_name(url: str) -> str:
         raise ValueError(f"{url!r} names a folder, not a file; give the URL of a file")
     return _safe_part(name, 'file name in the URL')
 
+# %% ../nbs/api/04a_downloads.ipynb #ee191961
 def _safe_part(s: str, what: str) -> str:
     "`s` if it is one plain path component (letters, digits, '_', '-', '+', '.'; no separator, no '..'), else a ValueError."
     if not isinstance(s, str) or not re.fullmatch(r'[A-Za-z0-9_+-][A-Za-z0-9_.+-]*', s) or '..' in s:
@@ -92,6 +96,7 @@ def _safe_part(s: str, what: str) -> str:
                          f"no '/' and no '..'), so it could leave the cache folder")
     return s
 
+# %% ../nbs/api/04a_downloads.ipynb #4e4927fc
 class _Fetch:
     "pooch downloader for http(s):// and file:// through `_urlopen`, with a progress bar and clear errors."
     def __init__(self, timeout: float, verbose: bool): self.timeout, self.verbose = timeout, verbose
@@ -107,8 +112,10 @@ class _Fetch:
                     if not chunk: break
                     f.write(chunk); bar.update(len(chunk))
 
+# %% ../nbs/api/04a_downloads.ipynb #a6aba4d1
 def _recorded(dest: Path) -> Path: return dest.with_name(dest.name + '.sha256')
 
+# %% ../nbs/api/04a_downloads.ipynb #52b597b7
 def download(url: str, # http(s):// or file:// URL of a file
              dest: str | os.PathLike | None = None, # destination file (default: cache_dir / the URL's file name)
              cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)
@@ -153,14 +160,15 @@ def download(url: str, # http(s):// or file:// URL of a file
                                    f"{_recorded(dest)}, which later uses of the cached file are verified against", stacklevel=2)
     return dest
 
-
 # %% ../nbs/api/04a_downloads.ipynb #a8eb17cc
 def _json_url(url: str, timeout: float = 60) -> dict:
     with _open_url(url, timeout) as r: return json.loads(r.read().decode())
 
+# %% ../nbs/api/04a_downloads.ipynb #d9c4e7e5
 def _text_url(url: str, timeout: float = 60) -> str:
     with _open_url(url, timeout) as r: return r.read().decode()
 
+# %% ../nbs/api/04a_downloads.ipynb #0df40c40
 def encode_file(accession: str, # ENCODE file accession, e.g. 'ENCFF664UGR' (see `PAPER_DATASETS`)
                 cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)
                 ext: str = 'bed.gz', # file extension on the ENCODE portal
@@ -177,6 +185,7 @@ def encode_file(accession: str, # ENCODE file accession, e.g. 'ENCFF664UGR' (see
         md5 = None if dest.exists() and _recorded(dest).exists() else _json_url(ENCODE_METADATA_URL.format(acc=accession)).get('md5sum')
     return download(ENCODE_FILE_URL.format(acc=accession, ext=ext), dest=dest, md5=md5, verbose=verbose)
 
+# %% ../nbs/api/04a_downloads.ipynb #89711d85
 def ucsc_genome(assembly: str = 'hg38', # UCSC assembly name
                 cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)
                 md5: str | None = 'auto', # MD5 of `<assembly>.fa.gz`; 'auto': from UCSC's md5sum.txt; None: no check
@@ -202,6 +211,7 @@ def ucsc_genome(assembly: str = 'hg38', # UCSC assembly name
     Genome(fa).close()                                        # builds the .fai index if missing
     return fa
 
+# %% ../nbs/api/04a_downloads.ipynb #7513eb96
 def vierstra_footprints(url: str = VIERSTRA_FOOTPRINTS_URL, # footprint BED URL (consensus index by default)
                         cache_dir: str | os.PathLike | None = None, # cache folder (default `default_cache_dir()`)
                         md5: str | None = None, # expected MD5, if known
@@ -227,6 +237,7 @@ def _safe_members(tar: tarfile.TarFile, root: str):
         if m.name.startswith('/') or '..' in parts or not (m.isfile() or m.isdir()): continue
         if parts and parts[0] == root: yield m
 
+# %% ../nbs/api/04a_downloads.ipynb #70285080
 def package_data(package: str, # distribution name on the package index, e.g. 'gimmemotifs'
                  version: str, # exact version, e.g. '0.18.4'
                  subdir: str = '', # folder (or file) inside the source distribution to return
@@ -261,6 +272,7 @@ def package_data(package: str, # distribution name on the package index, e.g. 'g
     if not path.exists(): raise FileNotFoundError(f"{package}=={version} has no {subdir!r} (looked in {dest})")
     return path
 
+# %% ../nbs/api/04a_downloads.ipynb #20fb3a90
 def real_peak_set(name: str, # a key of `REAL_PEAK_SETS` ('CTCF', 'TP73')
                   cache_dir=None, # cache folder (None: `default_cache_dir()`)
                   **kwargs, # passed to `package_data`

@@ -23,23 +23,28 @@ class JobFailed(Exception):
     def __init__(self, key, error: str):
         super().__init__(f"job {key!r} failed: {error}"); self.key, self.error = key, error
 
+# %% ../nbs/api/00b_executor.ipynb #11f4492c
 def ray_available() -> bool:
     "Whether Ray can be imported here."
     return importlib.util.find_spec('ray') is not None
 
+# %% ../nbs/api/00b_executor.ipynb #dd5750b5
 def _threads_env(threads: int) -> dict:
     return {'NUMBA_NUM_THREADS': str(threads), 'OMP_NUM_THREADS': str(threads)}
 
+# %% ../nbs/api/00b_executor.ipynb #55d2ae64
 def _run_here(fn, arg, threads: int):
     "One job in a worker: PyTorch and numba limited to `threads` threads."
     import torch
     os.environ.update(_threads_env(threads)); torch.set_num_threads(threads)
     return fn(arg)
 
+# %% ../nbs/api/00b_executor.ipynb #87a84c18
 def _unreachable(address, why: str) -> ConnectionError:
     return ConnectionError(f"could not reach a Ray cluster at {address!r} ({why}); start one with `ray start --head`, check the "
                            "address, or leave --address out to run on this machine")
 
+# %% ../nbs/api/00b_executor.ipynb #ab023fd4
 def _check_reachable(address: str, timeout: float = 5.0):
     "A quick TCP check of a cluster address (`host:port` or `ray://host:port`), so that a wrong one fails in seconds."
     import socket
@@ -49,6 +54,7 @@ def _check_reachable(address: str, timeout: float = 5.0):
     try: socket.create_connection((host or 'localhost', int(port)), timeout=timeout).close()
     except (OSError, ValueError) as e: raise _unreachable(address, str(e)) from None
 
+# %% ../nbs/api/00b_executor.ipynb #09595fc4
 def _start_ray(address, workers: int, threads: int):
     "Connect to the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray; returns (ray, whether we started it)."
     if not ray_available():
@@ -67,6 +73,7 @@ def _start_ray(address, workers: int, threads: int):
         raise _unreachable(address, str(e).splitlines()[0][:160]) from None
     return ray, True
 
+# %% ../nbs/api/00b_executor.ipynb #2233bc5f
 def map_jobs(fn: Callable, # top-level function (importable by the workers)
              items: Iterable, # (key, argument) pairs
              workers: int = 1, # parallel workers on a local Ray (1 and no address: run here, one after the other)

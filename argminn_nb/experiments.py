@@ -33,12 +33,14 @@ def experiment_size() -> str:
     "'test' under `nbdev_test` (IN_TEST set), 'gpu' when CUDA is present, else 'cpu': the size an experiment notebook runs at."
     return 'test' if os.environ.get('IN_TEST') else ('gpu' if torch.cuda.is_available() else 'cpu')
 
+# %% ../nbs/api/14_experiments.ipynb #6b057164
 def experiment_device(size: str, # from `experiment_size`
                       ) -> str:
     "The device of a size: CUDA at the GPU size, else the CPU (the test and CPU sizes run on the CPU even where a GPU is)."
     if size not in SIZES: raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     return 'cuda' if size == 'gpu' else 'cpu'
 
+# %% ../nbs/api/14_experiments.ipynb #dd07c1e9
 def runs_folder(size: str, # from `experiment_size`
                 path, # the folder at the real sizes (git-ignored, e.g. '../../runs/08_attacks')
                 per_size: bool = False, # a subfolder per size (cpu/, gpu/), so sizes do not read each other's models
@@ -54,6 +56,7 @@ def _default_info(run) -> dict:
     b = run.seeds.best
     return dict(best_epoch=b.best_epoch, val_accuracy=b.best_val_accuracy, train_seconds=run.train_seconds)
 
+# %% ../nbs/api/14_experiments.ipynb #39f4e1a7
 def train_cached(path, # model file (`models.save_model`); read back when it exists
                  dataset: str, # simulated dataset
                  model: str = 'argminn', # 'argminn' or 'cnn'
@@ -97,6 +100,7 @@ def batch_stat_accuracy(model: nn.Module, # a model with BatchNorm layers
             correct += int(((p >= 0.5) == (y[idx] >= 0.5)).sum())
     return correct / len(X)
 
+# %% ../nbs/api/14_experiments.ipynb #77790803
 def _background_motifs(background):
     "TOMTOM background targets from a name ('jaspar', 'builtin') or as given."
     from argminn_nb.motifs import builtin_motifs, jaspar_motifs
@@ -104,6 +108,7 @@ def _background_motifs(background):
     if background == 'builtin': return builtin_motifs()
     return background
 
+# %% ../nbs/api/14_experiments.ipynb #d8e5d34e
 def run_summary(run: TrainingRun, # a finished training run
                 background='jaspar', # TOMTOM background targets for the statistics: 'jaspar', 'builtin', None or motifs
                 q_threshold: float = 0.05, # a planted motif is recovered when a live filter matches it with q below this
@@ -138,6 +143,7 @@ def run_summary(run: TrainingRun, # a finished training run
     return dict(dataset=run.dataset, model=run.model_kind, selected_seed=int(run.seeds.best_seed),
                 test_accuracy=float(run.test.accuracy), seeds=seeds)
 
+# %% ../nbs/api/14_experiments.ipynb #0965be01
 def _jsonable(v):
     if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
@@ -145,6 +151,7 @@ def _jsonable(v):
     if isinstance(v, (np.integer, np.floating)): return v.item()
     return str(v)
 
+# %% ../nbs/api/14_experiments.ipynb #39b94785
 def _record_job(args) -> dict:
     "Worker: train one job (resuming its checkpoints), summarise it, write the record atomically."
     job, path, background = args
@@ -153,6 +160,7 @@ def _record_job(args) -> dict:
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return json.loads(text)                                    # exactly what a later read gives
 
+# %% ../nbs/api/14_experiments.ipynb #dfa9676f
 def run_records(jobs: dict, # name -> keyword arguments for `train_on_simulation` (one job per name)
                 record_dir, # folder of <name>.json records; a record whose job is unchanged is read, not retrained
                 workers: int = 1, # parallel workers (a local Ray; 1: here)

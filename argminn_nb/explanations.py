@@ -35,6 +35,7 @@ class _Redrawn:
         return np.concatenate([np.where(keep[None, None, :], self.Xn[n][None], self.eye[self.bg[n]].transpose(0, 2, 1))
                                for n, keep in self.jobs[sl]])
 
+# %% ../nbs/api/11a_explanations.ipynb #d138e97e
 def restricted_predictions(model: nn.Module, # predictor (N, 4, L) -> probabilities (N,)
                            X, # (N, 4, L) one-hot sequences
                            S, # (N, M, L) or (N, L) boolean: positions kept (the rest redrawn uniformly)
@@ -80,6 +81,7 @@ def count_regions(S, # boolean array (..., L)
     S = np.asarray(S, dtype=bool)
     return S[..., 0].astype(int) + (S[..., 1:] & ~S[..., :-1]).sum(-1)
 
+# %% ../nbs/api/11a_explanations.ipynb #8bf4d73f
 def mask_regions(S, # boolean array (N, L): the selected positions of each sequence
                  ) -> pd.DataFrame:
     "Every maximal run of True in the rows of `S`, as intervals: seq, start, end (end exclusive)."
@@ -89,6 +91,7 @@ def mask_regions(S, # boolean array (N, L): the selected positions of each seque
     si, st = np.nonzero(d == 1); _, en = np.nonzero(d == -1)       # row-major order: starts and ends pair up
     return pd.DataFrame({'seq': si, 'start': st, 'end': en})
 
+# %% ../nbs/api/11a_explanations.ipynb #b18fbb45
 def planted_mask(instances: pd.DataFrame, # ground truth with columns seq, motif, start, end
                  n: int, # number of sequences
                  L: int, # sequence length
@@ -101,6 +104,7 @@ def planted_mask(instances: pd.DataFrame, # ground truth with columns seq, motif
         T[s, max(a, 0):min(b, L)] = True
     return T
 
+# %% ../nbs/api/11a_explanations.ipynb #97ebd071
 @dataclass
 class ExplanationEval:
     "Per-sequence, per-threshold metrics of thresholded explanations `S_t = {j : score_j >= t}`."
@@ -133,6 +137,7 @@ class ExplanationEval:
         "Index of the threshold closest to `t`."
         return int(np.argmin(np.abs(self.thresholds - t)))
 
+# %% ../nbs/api/11a_explanations.ipynb #9693ccb0
 def evaluate_explanations(model: nn.Module, # predictor (N, 4, L) -> probabilities (N,)
                           X, # (N, 4, L) one-hot sequences
                           scores, # (N, L) importance scores in [0, 1]
@@ -151,6 +156,7 @@ def evaluate_explanations(model: nn.Module, # predictor (N, 4, L) -> probabiliti
     S = scores[:, None, :] >= t[None, :, None]                                     # (N, T, L)
     return _evaluate_sets(ExplanationEval, t, model, X, S, truth, metrics, n_draws, batch_size, device, random_state, verbose)
 
+# %% ../nbs/api/11a_explanations.ipynb #54005d9b
 def _checked(X, scores, metrics):
     "X checked, scores as float64 `(N, L)`, metrics known; or a ValueError that says which."
     X = check_one_hot(X)
@@ -161,6 +167,7 @@ def _checked(X, scores, metrics):
     if bad: raise ValueError(f"unknown metrics {sorted(bad)}; choose from 'sufficiency', 'necessity'")
     return X, scores
 
+# %% ../nbs/api/11a_explanations.ipynb #43f1a320
 def _evaluate_sets(cls, axis, model, X, S, truth, metrics, n_draws, batch_size, device, random_state, verbose):
     "The metrics of the sets `S (N, M, L)` (one per value of `axis`), as a `cls`."
     rng = as_rng(random_state)
@@ -180,6 +187,7 @@ def _evaluate_sets(cls, axis, model, X, S, truth, metrics, n_draws, batch_size, 
             ev.recall = np.where(n_true > 0, hit / np.maximum(n_true, 1), np.nan)
     return ev
 
+# %% ../nbs/api/11a_explanations.ipynb #e2405223
 def top_sets(scores, # (N, L) importance scores
              sizes: Sequence[int], # set sizes (bp)
              random_state=None, # seed of the tie-breaking
@@ -196,6 +204,7 @@ def top_sets(scores, # (N, L) importance scores
     np.put_along_axis(rank, order, np.arange(scores.shape[1])[None, :].repeat(len(scores), 0), axis=1)
     return rank[:, None, :] < sizes[None, :, None]
 
+# %% ../nbs/api/11a_explanations.ipynb #c9a5ff05
 @dataclass
 class SizeMatchedEval(ExplanationEval):
     "`ExplanationEval` of sets of fixed sizes: `thresholds` holds the sizes (bp) and `size` equals them."
@@ -205,6 +214,7 @@ class SizeMatchedEval(ExplanationEval):
     def summary(self, rows=None) -> pd.DataFrame:
         return super().summary(rows).rename(columns={'t': 'bp'}).drop(columns='size')
 
+# %% ../nbs/api/11a_explanations.ipynb #3333359b
 def evaluate_at_sizes(model: nn.Module, # predictor (N, 4, L) -> probabilities (N,)
                       X, # (N, 4, L) one-hot sequences
                       scores, # (N, L) importance scores (any scale: only their order is used)
@@ -223,7 +233,6 @@ def evaluate_at_sizes(model: nn.Module, # predictor (N, 4, L) -> probabilities (
     return _evaluate_sets(SizeMatchedEval, np.asarray(sizes, dtype=float).ravel(), model, X, S, truth, metrics, n_draws,
                           batch_size, device, rng, verbose)
 
-
 # %% ../nbs/api/11a_explanations.ipynb #0c28bead
 def motif_sets(instances: pd.DataFrame, # ground truth with columns seq, motif, start, end
                n: int, # number of sequences
@@ -236,8 +245,10 @@ def motif_sets(instances: pd.DataFrame, # ground truth with columns seq, motif, 
         if S is None or np.asarray(S[s, a:b]).mean() >= min_overlap: out[s].add(m)
     return [frozenset(o) for o in out]
 
+# %% ../nbs/api/11a_explanations.ipynb #7d16ba0f
 def _combo_name(c, order) -> str: return '+'.join(m for m in order if m in c) or '(none)'
 
+# %% ../nbs/api/11a_explanations.ipynb #bac277a1
 def motif_subset_scores(model: nn.Module, # predictor (N, 4, L) -> probabilities (N,)
                         X, # (N, 4, L) one-hot sequences
                         instances: pd.DataFrame, # planted instances (seq, motif, start, end)
@@ -268,6 +279,7 @@ def motif_subset_scores(model: nn.Module, # predictor (N, 4, L) -> probabilities
                                  subset_motifs=c, size=len(c), sufficiency=1 - abs(y_hat[n] - f_s[n, k]), necessity=abs(y_hat[n] - f_sbar[n, k])))
     return pd.DataFrame(rows)
 
+# %% ../nbs/api/11a_explanations.ipynb #bef32b3e
 def minimal_motif_sets(table: pd.DataFrame, # from `motif_subset_scores`
                        criterion: str, # 'sufficiency' or 'necessity'
                        threshold: float = 0.5, # a set qualifies when its criterion is >= this
@@ -280,6 +292,7 @@ def minimal_motif_sets(table: pd.DataFrame, # from `motif_subset_scores`
     allseq = table[['seq', 'y_hat', 'present']].drop_duplicates('seq')
     return allseq.merge(best, on='seq', how='left')
 
+# %% ../nbs/api/11a_explanations.ipynb #8ffd15ca
 def syntax_rules(a: str = 'A', # first motif
                  b: str = 'B', # second motif
                  ) -> dict:
@@ -289,6 +302,7 @@ def syntax_rules(a: str = 'A', # first motif
             f'{a} AND NOT {b}': lambda P: int(a in P and b not in P),
             f'{b} AND NOT {a}': lambda P: int(b in P and a not in P)}
 
+# %% ../nbs/api/11a_explanations.ipynb #000942e9
 @dataclass
 class LogicDeduction:
     "The rule deduced from sufficient and necessary motif sets, with the evidence."
@@ -297,6 +311,7 @@ class LogicDeduction:
     truth_table: pd.DataFrame   # per motif combination: votes for class 0 and 1, and the majority
     observations: pd.DataFrame  # one row per observation: seq, source, combination, output
 
+# %% ../nbs/api/11a_explanations.ipynb #ae6ba096
 def deduce_logic(present: Sequence[frozenset], # motifs present in each explained sequence
                  y_hat, # (N,) predicted class of each sequence
                  sufficient_sets: Sequence[frozenset] | None = None, # motifs selected by each sufficient explanation
@@ -367,6 +382,7 @@ def plot_threshold_curves(evals: Mapping[str, ExplanationEval], # explainer name
     fig.tight_layout()
     return fig
 
+# %% ../nbs/api/11a_explanations.ipynb #6420a9af
 def plot_size_curves(evals: Mapping[str, SizeMatchedEval], # explainer name -> size-matched evaluation
                      metric: str = 'sufficiency', # 'sufficiency' or 'necessity'
                      rows=None, # sequences to include (boolean/int index, or a dict name -> index); default all
@@ -391,6 +407,7 @@ def plot_size_curves(evals: Mapping[str, SizeMatchedEval], # explainer name -> s
     if title: ax.set_title(title, fontsize=9)
     return ax
 
+# %% ../nbs/api/11a_explanations.ipynb #306fa081
 def plot_explanations(scores: Mapping[str, np.ndarray], # explainer name -> (L,) scores of one sequence
                       instances: pd.DataFrame | None = None, # that sequence's planted instances (motif, start, end)
                       title: str | None = None, # axes title

@@ -35,6 +35,7 @@ def read_text(path: Path) -> str:
     try: return raw.decode('utf-8')
     except UnicodeDecodeError as e: raise ValueError(f"{path}: not a text file ({e})") from e
 
+# %% ../nbs/api/04_genome.ipynb #4f32e268
 def _int_column(values: pd.Series, what: str, path, lineno: np.ndarray) -> np.ndarray:
     "Non-negative integers from a string column; the first bad value is an error naming file and line."
     ok = values.str.fullmatch(r'[0-9]+').to_numpy(dtype=bool)
@@ -43,6 +44,7 @@ def _int_column(values: pd.Series, what: str, path, lineno: np.ndarray) -> np.nd
         raise ValueError(f"{path}, line {lineno[i]}: {what} {values.iloc[i]!r} is not a non-negative integer")
     return values.astype(np.int64).to_numpy()
 
+# %% ../nbs/api/04_genome.ipynb #f5554aec
 def read_bed(path: str | os.PathLike, # BED file, plain or gzip
              names: Sequence[str] = (), # names for the columns after chrom, start, end (extra columns are dropped)
              min_columns: int = 3, # lines with fewer columns are an error
@@ -157,6 +159,7 @@ def index_matches(fasta: str | os.PathLike, # an uncompressed FASTA file
                 if f.read(width - bases) not in (b'\n', b'\r\n'): return False
     return True
 
+# %% ../nbs/api/04_genome.ipynb #8d97713b
 def fasta_index(path: str | os.PathLike, # a genome FASTA
                 ) -> Path:
     "A .fai index that matches `path`: the one beside it if still valid, else one built beside it (or, if that folder is "
@@ -175,6 +178,7 @@ def fasta_index(path: str | os.PathLike, # a genome FASTA
         pyfaidx.Faidx(str(path), indexname=str(tmp), build_index=True, read_long_names=False).close()
     return target
 
+# %% ../nbs/api/04_genome.ipynb #d2f9f208
 class Genome:
     "A genome FASTA (via pyfaidx): chromosome sizes and batched window fetching as codes or one-hot."
     def __init__(self,

@@ -23,11 +23,13 @@ def _model_device(model: nn.Module) -> torch.device | None:
     for t in model.buffers(): return t.device
     return None
 
+# %% ../nbs/api/01a_inference.ipynb #9339c633
 def _to_cpu(out):
     if isinstance(out, torch.Tensor): return out.detach().cpu()
     if isinstance(out, tuple): return type(out)(*(_to_cpu(v) for v in out)) if hasattr(out, '_fields') else tuple(_to_cpu(v) for v in out)
     raise TypeError(f"func must return a tensor or a tuple of tensors, got {type(out).__name__}")
 
+# %% ../nbs/api/01a_inference.ipynb #25747a51
 def iter_batches(model: nn.Module, # model to run (eval mode for the call; its mode and device restored when the loop ends)
                  X, # one-hot (N, 4, L): array, tensor, or anything with len() and slicing that gives such batches
                  func: Callable | None = None, # func(model, batch, *others) -> tensor or tuple of tensors (None: model(batch))
@@ -54,6 +56,7 @@ def iter_batches(model: nn.Module, # model to run (eval mode for the call; its m
     finally:
         if home is not None and home != dev: model.to(home)
 
+# %% ../nbs/api/01a_inference.ipynb #0bdd1300
 def batched(model: nn.Module, # model to run (eval mode for the call; its mode and device restored after)
             X, # one-hot (N, 4, L): array, tensor, or anything with len() and slicing that gives such batches
             func: Callable | None = None, # func(model, batch, *others) -> tensor or tuple of tensors (None: model(batch))

@@ -50,6 +50,7 @@ def _draw_logo(ax, mat, start: int = 0, kind: str = 'weight'):
     if kind == 'ic': ax.set_ylim(0, 2)
     return ax
 
+# %% ../nbs/api/08_interpret.ipynb #44f77ecb
 def plot_filter_logos(model, # anything `filter_weights` accepts
                       labels: Sequence[str] | dict | None = None, # a title per filter (list or {filter: text})
                       dead: Sequence[bool] | None = None, # filters to mark as dead (greyed title)
@@ -110,10 +111,12 @@ def _partial_scores(W: np.ndarray, cols: Sequence[int]) -> np.ndarray:
     for j in cols: s = s[..., None] + W[:, j]
     return s
 
+# %% ../nbs/api/08_interpret.ipynb #ed0b64ec
 def _count_above(s_this: np.ndarray, s_other_sorted: np.ndarray, need: float) -> np.ndarray:
     "For every entry of `s_this`, how many entries of `s_other` make the sum reach `need`."
     return len(s_other_sorted) - np.searchsorted(s_other_sorted, need - s_this.ravel(), side='left')
 
+# %% ../nbs/api/08_interpret.ipynb #14deda16
 def _exact_counts(W: np.ndarray, thr: float) -> tuple[np.ndarray, int]:
     "Exact (4, w) counts of w-mers scoring ≥ thr with base c at column j, and their total (meet in the middle)."
     w = W.shape[1]; h = w // 2
@@ -126,6 +129,7 @@ def _exact_counts(W: np.ndarray, thr: float) -> tuple[np.ndarray, int]:
     for k, j in enumerate(B): counts[:, j] = nA.sum(axis=tuple(a for a in range(len(B)) if a != k)) if len(B) > 1 else nA
     return counts, int(nB.sum())
 
+# %% ../nbs/api/08_interpret.ipynb #6eaf0758
 def filter_pfms(model, # anything `filter_weights` accepts (ARGMINN, CNNBaseline, Conv1d, (weight, bias))
                 frac: float = 0.5, # fraction of the maximum possible activation a w-mer must reach
                 method: str = 'exact', # 'exact' (enumeration, meet in the middle) or 'sample' (Monte Carlo, as the paper)
@@ -178,6 +182,7 @@ def _scanner_conv(model: nn.Module) -> nn.Conv1d:
     if not isinstance(conv, nn.Conv1d): raise ValueError(f"{type(model).__name__} has no `scanner` Conv1d")
     return conv
 
+# %% ../nbs/api/08_interpret.ipynb #677d9368
 def scanner_activations(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN, CNNBaseline, ...)
                         X, # one-hot (N, 4, L)
                         batch_size: int = 256, # sequences per pass
@@ -188,6 +193,7 @@ def scanner_activations(model: nn.Module, # a model with a `scanner` Conv1d (ARG
     return batched(model, X, lambda m, x: torch.relu(conv(x)).float(), batch_size=batch_size, device=device,
                    desc='activations').numpy()
 
+# %% ../nbs/api/08_interpret.ipynb #67ddea11
 def filter_activity(model: nn.Module, # a model with a `scanner` Conv1d
                     X, # one-hot (N, 4, L)
                     batch_size: int = 256, # sequences per pass
@@ -218,6 +224,7 @@ class FilterMatches:
         m = self.matches[self.matches.target == motif]
         return float(m.neg_log10_q.max()) if len(m) else 0.0
 
+# %% ../nbs/api/08_interpret.ipynb #2c180138
 def match_filters(model, # anything `filter_weights` accepts
                   targets, # known motifs (Motifs, MemeFile, dict)
                   X=None, # optional one-hot (N, 4, L): adds activity on data (filters silent on X count as dead)
@@ -283,6 +290,7 @@ def plot_filter_matches(model, # anything `filter_weights` accepts
     fig.tight_layout()
     return fig
 
+# %% ../nbs/api/08_interpret.ipynb #217cb395
 def motif_recovery(results: dict, # label -> FilterMatches (e.g. {'ARGMINN': ..., 'CNN': ...})
                    motifs: Sequence[str], # relevant motif names (e.g. the simulation's motifs)
                    q_threshold: float = 0.05, # a motif counts as recovered when some filter matches it with q below this
@@ -300,6 +308,7 @@ def motif_recovery(results: dict, # label -> FilterMatches (e.g. {'ARGMINN': ...
     df['recovered'] = df.q_value < q_threshold
     return df
 
+# %% ../nbs/api/08_interpret.ipynb #402d335b
 def plot_motif_recovery(df: pd.DataFrame, # from `motif_recovery` (may hold several datasets in a 'dataset' column)
                         ax=None, # matplotlib axes
                         q_threshold: float = 0.05, # drawn as a dashed line
@@ -324,6 +333,7 @@ def check_traceable(model):
         raise ValueError(f"attention tracing needs a model whose forward accepts return_trace=True and returns "
                          f"activations and attention (ARGMINN); {type(model).__name__} does not")
 
+# %% ../nbs/api/08_interpret.ipynb #128cacd7
 def model_trace(model: nn.Module, # ARGMINN (or a model with the same `return_trace` interface)
                 X, # one-hot (N, 4, L)
                 batch_size: int = 128, # sequences per forward pass
@@ -335,6 +345,7 @@ def model_trace(model: nn.Module, # ARGMINN (or a model with the same `return_tr
     return batched(model, X, lambda m, x: ARGMINNTrace(*(v.float() for v in m(x, return_trace=True))),
                    batch_size=batch_size, device=device, verbose=verbose, desc='trace')
 
+# %% ../nbs/api/08_interpret.ipynb #b90d0268
 ATTENTION_RULES = ('absolute', 'relative', 'top')
 
 def attended(att: torch.Tensor, # (n, layers, heads, P) attention weights
@@ -350,6 +361,7 @@ def attended(att: torch.Tensor, # (n, layers, heads, P) attention weights
     elif rule != 'absolute': raise ValueError(f"attention_rule must be one of {ATTENTION_RULES}, got {rule!r}")
     return a.max(1)
 
+# %% ../nbs/api/08_interpret.ipynb #39e66eba
 def trace_instances(model: nn.Module, # ARGMINN
                     X, # one-hot (N, 4, L): the batch (the activation threshold is its mean)
                     attention_threshold: float = 0.9, # attention weight a position must reach in some layer/head (and > 0)
@@ -387,6 +399,7 @@ def trace_instances(model: nn.Module, # ARGMINN
         if thr is None: raise ValueError(f"activation_threshold has {np.size(activation_threshold)} values for {F} filters")
     return _instances(cand, thr, w, H, attention_threshold, attention_rule)
 
+# %% ../nbs/api/08_interpret.ipynb #deacd5e4
 def _candidates(A: torch.Tensor, att: torch.Tensor, attention_threshold: float, attention_rule: str, offset: int = 0, positions=None):
     "Attended positions of one batch: (seq + offset, position, score, layer·heads + head, activations (n, F)), or None."
     best, arg = attended(att, attention_rule)                              # per position: max over layers/heads
@@ -396,6 +409,7 @@ def _candidates(A: torch.Tensor, att: torch.Tensor, attention_threshold: float, 
     if not len(seq): return None
     return (seq.numpy() + offset, pos.numpy(), best[seq, pos].numpy(), arg[seq, pos].numpy(), A[seq, :, pos].numpy())
 
+# %% ../nbs/api/08_interpret.ipynb #21cdbfd0
 def _instances(cand: list, thr: np.ndarray, w: int, H: int, attention_threshold: float, attention_rule: str) -> pd.DataFrame:
     "The ranked instance table from the candidates of every batch and per-filter activation thresholds."
     if not cand:
@@ -413,6 +427,7 @@ def _instances(cand: list, thr: np.ndarray, w: int, H: int, attention_threshold:
     df.attrs['attention_rule'] = attention_rule
     return df[TRACE_COLUMNS]
 
+# %% ../nbs/api/08_interpret.ipynb #6da486bc
 def instances_from_trace(activations: torch.Tensor, # (N, n_filters, P) scanner activations (a trace already computed)
                          attention: torch.Tensor, # (N, layers, heads, P) attention weights
                          activation_threshold, # one number per filter (or one for all)

@@ -47,6 +47,7 @@ def protector(activations: torch.Tensor, # (N, F, P) activations
     idx = (nf - first).long().clamp_(0, nf - 1)                                      # (NaN columns: filter F-1, and nz decides)
     return idx, (A.amax(1) != 0) | (A.amin(1) != 0)
 
+# %% ../nbs/api/06_losses.ipynb #096860ff
 def protection_mask(activations: torch.Tensor, # (N, F, P) activations
                     ) -> torch.Tensor:
     "One-hot mask `(N, F, P)` of the most activated filter per position (ties: lowest index); all-zero where every activation is 0."
@@ -59,7 +60,6 @@ def protection_mask(activations: torch.Tensor, # (N, F, P) activations
         M = ((filters == idx[:, None]) & nz[:, None]).to(A.dtype)
     return M
 
-
 # %% ../nbs/api/06_losses.ipynb #4feeb350
 OVERLAP_REDUCTIONS = ('normalized', 'mean', 'sum', 'none')
 
@@ -70,6 +70,7 @@ def _end_to_end(T: torch.Tensor, gap: int, lead: int) -> torch.Tensor:
     out[:, lead:lead + N * (P + gap)].view(nf, N, P + gap)[:, :, :P] = T.transpose(0, 1)
     return out
 
+# %% ../nbs/api/06_losses.ipynb #35145e00
 class _ProtectedOverlap(torch.autograd.Function):
     "Per-sequence `Σ_a,i M[n,a,i] · Y[n,a,i]` with `Y = conv1d(A, C, padding=w-1)`; both gradients as forward convolutions."
     @staticmethod
@@ -91,6 +92,7 @@ class _ProtectedOverlap(torch.autograd.Function):
             dC = F.conv1d(Af[:, None], Gf[:, None]).transpose(0, 1)
         return dA, dC, None
 
+# %% ../nbs/api/06_losses.ipynb #c39ff0e9
 def filter_overlap_loss(activations: torch.Tensor, # (N, F, P) first-layer activations (after ReLU)
                         weight: torch.Tensor, # (F, 4, w) first-layer convolution weights
                         reduction: str = 'normalized', # 'normalized' | 'mean' | 'sum' | 'none' (see below)
@@ -120,12 +122,14 @@ class Schedule:
     "Base class of per-epoch loss weights: `schedule(epoch) -> float`."
     def __call__(self, epoch: int) -> float: raise NotImplementedError
 
+# %% ../nbs/api/06_losses.ipynb #97e0160b
 class ConstantSchedule(Schedule):
     "The same weight every epoch."
     def __init__(self, value: float = 0.0): self.value = float(value)
     def __call__(self, epoch: int) -> float: return self.value
     def __repr__(self): return f"ConstantSchedule({self.value:g})"
 
+# %% ../nbs/api/06_losses.ipynb #588226d9
 class LogRampSchedule(Schedule):
     "0 for `warmup` epochs, then `ramp` log-spaced values from `start` to `end` (inclusive), then `end`."
     def __init__(self, start: float, end: float, warmup: int = 10, ramp: int = 20):
@@ -140,22 +144,27 @@ class LogRampSchedule(Schedule):
     def __repr__(self):
         return f"{type(self).__name__}(start={self.start:g}, end={self.end:g}, warmup={self.warmup}, ramp={self.ramp})"
 
+# %% ../nbs/api/06_losses.ipynb #0f5b3371
 class PaperOverlapSchedule(LogRampSchedule):
     "λ_o of the paper: 0 for 10 epochs, 10^0.5 → 10^4 over 20 epochs, then 10^4."
     def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(10 ** 0.5, 1e4, warmup, ramp)
 
+# %% ../nbs/api/06_losses.ipynb #4f835167
 class PaperL1Schedule(LogRampSchedule):
     "λ_l of the paper: 0 for 10 epochs, 10^-4 → 10^-3 over 20 epochs, then 10^-3."
     def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(1e-4, 1e-3, warmup, ramp)
 
+# %% ../nbs/api/06_losses.ipynb #5a50728e
 class ReferenceOverlapSchedule(LogRampSchedule):
     "λ_o of the authors' code (used with the normalised loss): 0, then 10^0.5 → 10^5 over 20 epochs, then 10^5."
     def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(10 ** 0.5, 1e5, warmup, ramp)
 
+# %% ../nbs/api/06_losses.ipynb #7ba1aec4
 class ReferenceL1Schedule(LogRampSchedule):
     "λ_l of the authors' code: 0, then 10^-3 → 10^-2 over 20 epochs, then 10^-2."
     def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(1e-3, 1e-2, warmup, ramp)
 
+# %% ../nbs/api/06_losses.ipynb #8bcf5490
 class ReferenceEntropySchedule(LogRampSchedule):
     "λ_e of the authors' code (attention entropy): 0, then 10^-3 → 10^-2 over 20 epochs, then 10^-2."
     def __init__(self, warmup: int = 10, ramp: int = 20): super().__init__(1e-3, 1e-2, warmup, ramp)
@@ -169,6 +178,7 @@ def as_schedule(s, # a Schedule, any callable epoch -> float, a number, or None 
     if callable(s): return s
     raise TypeError(f"a schedule must be a Schedule, a callable epoch -> float, or a number; got {type(s).__name__}")
 
+# %% ../nbs/api/06_losses.ipynb #a43bf8bb
 def is_ramping(schedules, # schedules to check
                epoch: int, # current epoch (0-based)
                epochs: int, # total epochs of the run
@@ -200,6 +210,7 @@ class LossTerms(NamedTuple):
     entropy: torch.Tensor | float = 0.0 # mean attention entropy H in bits (unweighted; 0 without attention)
     lambda_e: float = 0.0 # weight of H this epoch
 
+# %% ../nbs/api/06_losses.ipynb #7567d748
 @dataclass
 class RegularizedLoss:
     "BCE + λ_o(epoch)·L_o + λ_l(epoch)·‖W‖₁ + λ_e(epoch)·H for a model with a motif scanner and attention (or BCE alone)."

@@ -31,6 +31,7 @@ def named_pfms(motifs) -> list[tuple[str, np.ndarray]]:
         out.append((str(name), np.ascontiguousarray(p)))
     return out
 
+# %% ../nbs/api/02a_matching.ipynb #a2385210
 def bh_qvalues(p, # p-values (1-D)
                n_tests: int | None = None, # tests in all, when `p` holds only the smallest of them (None: len(p))
                ) -> np.ndarray:
@@ -44,6 +45,7 @@ def bh_qvalues(p, # p-values (1-D)
     out = np.empty(n); out[o] = np.minimum(q, 1.0)
     return out
 
+# %% ../nbs/api/02a_matching.ipynb #c884d40b
 MATCH_COLUMNS = ['query', 'target', 'p_value', 'q_value', 'neg_log10_q', 'offset', 'overlap', 'strand']
 
 def tomtom_matches(queries, # query PFMs: FilterPFMs, Motifs, dict name -> PFM, ...
@@ -71,6 +73,7 @@ def tomtom_matches(queries, # query PFMs: FilterPFMs, Motifs, dict name -> PFM, 
     df[['offset', 'overlap']] = df[['offset', 'overlap']].astype(int)
     return df[MATCH_COLUMNS]
 
+# %% ../nbs/api/02a_matching.ipynb #11e53407
 def top_matches(matches: pd.DataFrame, # from `tomtom_matches`
                 k: int = 3, # targets per query
                 ) -> pd.DataFrame:
@@ -81,8 +84,8 @@ def top_matches(matches: pd.DataFrame, # from `tomtom_matches`
            .groupby('query', sort=False).head(k).reset_index(drop=True))
     return top.assign(rank=top.groupby('query', sort=False).cumcount() + 1)
 
+# %% ../nbs/api/02a_matching.ipynb #6bf175b7
 def best_matches(matches: pd.DataFrame, # from `tomtom_matches`
                  ) -> pd.DataFrame:
     "The best target (lowest p, then q) of each query."
     return top_matches(matches, 1).drop(columns='rank')
-

@@ -36,12 +36,14 @@ def bounded_sigma(raw, # unconstrained values (tensor)
     "Map unconstrained `raw` into (sigma_min, sigma_max): `sigma_min + (sigma_max - sigma_min) * sigmoid(raw)`."
     return sigma_min + (sigma_max - sigma_min) * torch.sigmoid(raw)
 
+# %% ../nbs/api/11_mems.ipynb #87383232
 def kernel_band(sigma_max: float, # largest width the kernel can have
                 tol: float = 1e-8, # largest kernel value that may be dropped
                 ) -> int:
     "Half-width beyond which every kernel value `exp(-d^2/sigma)` with `sigma <= sigma_max` is below `tol`."
     return int(math.ceil(math.sqrt(sigma_max * math.log(1 / tol))))
 
+# %% ../nbs/api/11_mems.ipynb #c15c16c4
 def gaussian_mask_logits(w, # (N, L) per-position weights
                          sigma, # (N, L) per-position widths (> 0)
                          band: int | None = None, # None: exact O(L^2); an int B: only |i - j| <= B
@@ -72,6 +74,7 @@ def random_one_hot(n: int, # number of sequences
     codes = torch.randint(0, 4, (n, L), generator=generator)
     return F.one_hot(codes, 4).permute(0, 2, 1).float().to(device if device is not None else 'cpu')
 
+# %% ../nbs/api/11_mems.ipynb #43cfa575
 def relaxed_bernoulli_st(p=None, # probabilities of 1, any shape (or pass `logits`)
                          temperature: float = 0.5, # relaxation temperature
                          generator: torch.Generator | None = None, # CPU generator for the noise
@@ -88,6 +91,7 @@ def relaxed_bernoulli_st(p=None, # probabilities of 1, any shape (or pass `logit
     hard = (soft > 0.5).to(logits.dtype)
     return hard + soft - soft.detach()
 
+# %% ../nbs/api/11_mems.ipynb #11aa0c14
 def mem_samples(X, # (N, 4, L) one-hot sequences
                 keep=None, # (N, L) probability of keeping each base (or pass `keep_logits`)
                 n_samples: int = 10, # samples per sequence (K)
@@ -102,6 +106,7 @@ def mem_samples(X, # (N, 4, L) one-hot sequences
     B = random_one_hot(N * n_samples, L, generator, X.device)
     return z * X.repeat_interleave(n_samples, 0) + (1 - z) * B
 
+# %% ../nbs/api/11_mems.ipynb #a4146bd7
 def categorical_st(logits, # (M, 4, L) PSSM logits
                    generator: torch.Generator | None = None, # CPU generator
                    ):
@@ -132,6 +137,7 @@ class MEMRecipe:
     pred_scale: str | None = None # 'mean': prediction term as written; 'sum': times K (summed over the K samples); None: s 'mean', n 'sum'
     mask_target: float | None = None # None: lambda1 * mean(m); a fraction t: lambda1 * relu(mean(m) - t) (a margin)
 
+# %% ../nbs/api/11_mems.ipynb #1e0c3acf
 PAPER_RECIPE = MEMRecipe(init_keep=None, logit_clamp=None, pred_loss='abs', pred_scale='mean', drift_penalty=0.0)   # the recipe as written
 PAPER_FIT = dict(warmup=0.0)   # ... and its training: MEM(kind, recipe=PAPER_RECIPE); fit_explainer(..., **PAPER_FIT)
 EXPLAINER_METRIC = {'sufficient': 'sufficiency', 'inclusion': 'sufficiency', 'necessary': 'necessity', 'occlusion': 'necessity'}
@@ -145,6 +151,8 @@ def _recipe_and_trunk(recipe, trunk, options: dict, owner: str) -> tuple:
     trunk = TrunkConfig(**trunk) if isinstance(trunk, dict) else (trunk or TrunkConfig())
     return (replace(recipe, **{k: v for k, v in options.items() if k in rf}),
             replace(trunk, **{k: v for k, v in options.items() if k in tf}))
+
+# %% ../nbs/api/11_mems.ipynb #83e6a4ac
 _MEM_KINDS = {'s': 'sufficient', 'sufficient': 'sufficient', 's-mem': 'sufficient',
               'n': 'necessary', 'necessary': 'necessary', 'n-mem': 'necessary'}
 
@@ -155,6 +163,7 @@ def _with_class(X, y_hat, class_input: bool):
                                        "or pass the predictor to `explain`")
     return torch.cat([X, y_hat.to(X.dtype).reshape(-1, 1, 1).expand(-1, 1, X.shape[2])], 1)
 
+# %% ../nbs/api/11_mems.ipynb #0d453a5b
 _CLAMPS = ('tanh', 'straight-through')
 
 def bound_logits(z, # mask logits (tensor)
@@ -167,6 +176,7 @@ def bound_logits(z, # mask logits (tensor)
     if clamp == 'straight-through': return z + (z.clamp(-bound, bound) - z).detach()
     raise ValueError(f"clamp must be one of {list(_CLAMPS)}, got {clamp!r}")
 
+# %% ../nbs/api/11_mems.ipynb #e9fdc1db
 @dataclass
 class MEMOutput:
     "What a MEM computes for a batch: the mask and the parameters it is made from."
@@ -176,6 +186,7 @@ class MEMOutput:
     logits: torch.Tensor | None = None      # (N, L) mask logits after the bound: mask = sigmoid(logits)
     raw_logits: torch.Tensor | None = None  # (N, L) the Gaussian-kernel sum before the bound
 
+# %% ../nbs/api/11_mems.ipynb #627bb52e
 class MEM(nn.Module):
     "Motif Explainer Model: dilated residual trunk -> per-position `w` and bounded `sigma` -> Gaussian-kernel mask."
     def __init__(self,
@@ -278,6 +289,7 @@ class ScramblerRecipe:
     encoding: str = 'x' # PSSM logits log B + x*s ('x', the MEMs paper's eqs. 7 and 10) or log B + (2x - 1)*s ('2x-1', Linder et al.'s code)
     conservation: str = 'paper' # 'paper': IC (inclusion), -log2 P(x) (occlusion); 'ic': the PSSM's IC for both (Linder et al.'s code)
 
+# %% ../nbs/api/11_mems.ipynb #c1bfde2e
 @dataclass
 class ScramblerOutput:
     "What a scrambler computes for a batch."
@@ -285,11 +297,13 @@ class ScramblerOutput:
     logits: torch.Tensor  # (N, 4, L) PSSM logits
     pssm: torch.Tensor    # (N, 4, L) PSSM, columns sum to 1
 
+# %% ../nbs/api/11_mems.ipynb #cd059b2c
 def _bernoulli_kl(p, q, eps: float = 1e-7):
     "KL(Bernoulli(p) || Bernoulli(q)), elementwise, both clipped to [eps, 1 - eps]."
     p, q = p.clamp(eps, 1 - eps), q.clamp(eps, 1 - eps)
     return p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
 
+# %% ../nbs/api/11_mems.ipynb #7be7d594
 def pssm_information(pssm, # (N, 4, L) columns summing to 1
                      background=None, # (4,) background frequencies (default uniform)
                      eps: float = 1e-8, # floor inside the log
@@ -299,6 +313,7 @@ def pssm_information(pssm, # (N, 4, L) columns summing to 1
     bg = bg.to(pssm.device, pssm.dtype)[None, :, None]
     return (pssm * torch.log2(pssm.clamp_min(eps) / bg)).sum(1)
 
+# %% ../nbs/api/11_mems.ipynb #bab838c8
 class Scrambler(nn.Module):
     "Scrambler (Linder et al. 2022) in PyTorch: trunk -> softplus scores -> PSSM between the sequence and the background."
     def __init__(self,
@@ -414,6 +429,7 @@ class _frozen:
         for p, f in zip(self.model.parameters(), self.flags): p.requires_grad_(f)
         self.model.train(self.was_training)
 
+# %% ../nbs/api/11_mems.ipynb #77407c39
 @dataclass
 class ExplainerFit:
     "Outcome of `fit_explainer`."
@@ -430,6 +446,7 @@ class ExplainerFit:
         v = self.history[column].to_numpy()[-last:]
         return bool(v.max() - v.min() <= max(atol, rtol * abs(v[-1])))
 
+# %% ../nbs/api/11_mems.ipynb #3a7d35ef
 def _monitor(explainer, predictor, X, truth, n_draws: int, threshold: float, device, seed: int) -> dict:
     "Readings of an explainer on a fixed set: mean |S| (bp) and regions at `threshold`, the measured sufficiency (s-MEM, "
     "inclusion) or necessity (n-MEM, occlusion) of S, and with `truth` the precision and recall of S. An empty S (or a "
@@ -444,6 +461,7 @@ def _monitor(explainer, predictor, X, truth, n_draws: int, threshold: float, dev
         out['precision'], out['recall'] = (float(np.nan_to_num(v, nan=0.0).mean()) for v in (ev.precision, ev.recall))
     return out
 
+# %% ../nbs/api/11_mems.ipynb #ff6fc80a
 def _cosine_factor(t: float, epochs: int, decay: float, floor: float) -> float:
     "lr multiplier at time `t` (epochs): 1 until the last `decay` fraction of the epochs, then a cosine down to `floor`."
     start = (1 - decay) * epochs
@@ -451,6 +469,7 @@ def _cosine_factor(t: float, epochs: int, decay: float, floor: float) -> float:
     f = min(1.0, (t - start) / (decay * epochs))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * f))
 
+# %% ../nbs/api/11_mems.ipynb #4781064a
 def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with `.loss(predictor, X, p_ref, generator, reg_weight)`)
                   predictor: nn.Module, # trained model: one-hot (N, 4, L) -> probabilities (N,); kept frozen
                   X, # (N, 4, L) training sequences (no labels needed)
@@ -526,6 +545,7 @@ def fit_explainer(explainer: nn.Module, # a `MEM` or `Scrambler` (anything with 
     explainer.eval()
     return ExplainerFit(pd.DataFrame(rows), time.time() - t_start)
 
+# %% ../nbs/api/11_mems.ipynb #a3da3812
 def explain(explainer: nn.Module, # trained `MEM` or `Scrambler`
             X, # (N, 4, L) one-hot sequences
             predictor: nn.Module | None = None, # needed only by explainers built with class_input=True

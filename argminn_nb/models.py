@@ -74,6 +74,7 @@ class Tokens(NamedTuple):
         t = self.channels.transpose(1, 2) @ self.proj
         return t if self.shared is None else t + self.shared
 
+# %% ../nbs/api/05_models.ipynb #c9fb243a
 class MemoryAttentionLayer(nn.Module):
     "One ARGMINN attention layer: a single query from the memory stream, scored against the tokens, weighting their values."
     def __init__(self,
@@ -137,11 +138,13 @@ class ARGMINNTrace(NamedTuple):
     activations: torch.Tensor # (N, n_filters, L - w + 1) motif-scanner activations (after ReLU, before any scanner BatchNorm)
     attention: torch.Tensor # (N, n_layers, n_heads, L - w + 1) attention weights (after the softmax or sparse map)
 
+# %% ../nbs/api/05_models.ipynb #3d34d0e2
 class LogitsAndActivations(NamedTuple):
     "Logits with the first-layer (motif-scanner) activations they were computed from."
     logits: torch.Tensor # (N,) pre-sigmoid outputs
     activations: torch.Tensor # (N, n_filters, L - w + 1) first-layer activations (after ReLU)
 
+# %% ../nbs/api/05_models.ipynb #073eced6
 class LogitsTrace(NamedTuple):
     "Logits with the activations and attention weights they were computed from (what the attention-entropy loss needs)."
     logits: torch.Tensor # (N,) pre-sigmoid outputs
@@ -165,6 +168,7 @@ class SyntaxBuilderConfig:
     final_norm: bool = False # LayerNorm on the memory before the head (authors' code)
     attention: str = 'softmax' # scores -> weights: 'softmax' (paper), 'sparsemax' or 'entmax15' (sparse: exact zeros)
 
+# %% ../nbs/api/05_models.ipynb #6bdad12d
 def _builder_config(builder, options: dict) -> SyntaxBuilderConfig:
     "`builder` (a SyntaxBuilderConfig, a dict of its fields or None) with `options` over it; an unknown option is a TypeError."
     names = {f.name for f in fields(SyntaxBuilderConfig)}
@@ -174,6 +178,7 @@ def _builder_config(builder, options: dict) -> SyntaxBuilderConfig:
     b = SyntaxBuilderConfig(**builder) if isinstance(builder, dict) else (builder or SyntaxBuilderConfig())
     return replace(b, **options)
 
+# %% ../nbs/api/05_models.ipynb #01eec651
 class ARGMINN(nn.Module):
     "Mechanistically interpretable network: motif scanner, then memory-stream attention (Tseng et al.)."
     scanner_regularized = True  # the training loop applies the filter-overlap and L1 losses by default
@@ -375,6 +380,7 @@ def _norm_layer(norm: str | None, channels: int) -> nn.Module:
     if norm == 'batch': return nn.BatchNorm1d(channels)
     raise ValueError(f"norm must be 'instance', 'batch' or None, got {norm!r}")
 
+# %% ../nbs/api/05_models.ipynb #df1d96f3
 class ResidualBlock(nn.Module):
     "Pre-activation residual block: (norm, ReLU, dilated conv) twice, plus the identity."
     def __init__(self,
@@ -394,6 +400,7 @@ class ResidualBlock(nn.Module):
         h = self.conv0(F.relu(self.norm0(x)))
         return x + self.conv1(F.relu(self.norm1(h)))
 
+# %% ../nbs/api/05_models.ipynb #5d14c02c
 class DilatedResidualTrunk(nn.Module):
     "Dilated residual CNN `(N, C_in, L) -> (N, channels, L)`: groups of residual blocks, one dilation per group, skip sums."
     def __init__(self,
@@ -426,6 +433,7 @@ class DilatedResidualTrunk(nn.Module):
             h = group(h)
         return out + self.conv_out(h)
 
+# %% ../nbs/api/05_models.ipynb #e1afc1cd
 @dataclass(frozen=True)
 class TrunkConfig:
     "A `DilatedResidualTrunk`'s shape, as one value (the explainers take it whole: `MEM(trunk=...)`, `Scrambler(trunk=...)`)."
@@ -488,6 +496,7 @@ def make_model(kind: str = 'argminn', # 'argminn' or 'cnn'
     if kind == 'cnn': return CNNBaseline(seq_len=seq_len, random_state=random_state, **kwargs)
     raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
 
+# %% ../nbs/api/05_models.ipynb #ad4bf75a
 def save_model(model: nn.Module, # ARGMINN, CNNBaseline or ResidualClassifier (anything with a `config` dict)
                path, # destination file
                **extra, # more entries to store (e.g. metrics)
@@ -496,6 +505,7 @@ def save_model(model: nn.Module, # ARGMINN, CNNBaseline or ResidualClassifier (a
     return save_checkpoint(dict(model_class=type(model).__name__, config=getattr(model, 'config', {}),
                                 state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra), path)
 
+# %% ../nbs/api/05_models.ipynb #d2c66ed6
 def load_model(path, # file written by `save_model` / `run_pipeline` (model.pt)
                device=None, # None: CUDA if available, else CPU
                ) -> nn.Module:

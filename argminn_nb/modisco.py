@@ -50,12 +50,14 @@ class ModiscoResult:
 
     def __len__(self): return len(self.motifs)
 
+# %% ../nbs/api/09a_modisco.ipynb #2244b141
 MODISCO_COLUMNS = ['name', 'sign', 'n_seqlets', 'length', 'trim_start', 'trim_end', 'consensus', 'ic']
 
 def _empty_modisco(note: str, settings: dict) -> ModiscoResult:
     return ModiscoResult(pd.DataFrame(columns=MODISCO_COLUMNS), {}, {}, {},
                          pd.DataFrame(columns=['pattern', 'seq', 'start', 'end', 'revcomp']), note, settings)
 
+# %% ../nbs/api/09a_modisco.ipynb #ee308a59
 def _stop_tqdm_monitor():
     "Stop tqdm's monitor thread (tqdm restarts it with the next bar): modiscolite caches its kernels only when no other thread runs."
     mon = getattr(tqdm, 'monitor', None)
@@ -63,12 +65,14 @@ def _stop_tqdm_monitor():
         with contextlib.suppress(Exception): mon.exit()
         tqdm.monitor = None
 
+# %% ../nbs/api/09a_modisco.ipynb #a371259e
 def _pattern_pfm(seq: np.ndarray) -> np.ndarray:
     "Column-normalised (4, W) PFM from MoDISco's (W, 4) average one-hot (all-N columns become uniform)."
     p = np.asarray(seq, dtype=np.float64).T.copy()
     s = p.sum(0, keepdims=True)
     return np.where(s > 0, p / np.where(s > 0, s, 1), 0.25)
 
+# %% ../nbs/api/09a_modisco.ipynb #e928d802
 def run_modisco(X, # one-hot (N, 4, L)
                 hypothetical, # (N, 4, L) hypothetical contributions (e.g. `deep_lift_shap(...).hypothetical`)
                 width: int | None = 10, # trim motifs to this many columns (None: keep whole patterns)
@@ -180,6 +184,7 @@ def label_motifs(result, # ModiscoResult, or motifs (dict name -> Motif, list of
     out['label'] = np.where(out.q_value < q_threshold, out.best_match, '')
     return out[LABEL_COLUMNS]
 
+# %% ../nbs/api/09a_modisco.ipynb #20202461
 def plot_modisco_motifs(result: ModiscoResult, # from `run_modisco`
                         labels: pd.DataFrame | None = None, # from `label_motifs`
                         ncols: int = 6, # logos per row

@@ -98,6 +98,7 @@ def information_content(pfm, # (4, W) probabilities
         terms = np.where(p > 0, p * np.log2(p / b[:, None]), 0.0)
     return terms.sum(0)
 
+# %% ../nbs/api/02_motifs.ipynb #825f1c92
 def trim_pfm(pfm, # (4, W) probabilities
              min_ic: float = 0.3, # columns at either end below this many bits are removed
              ) -> np.ndarray:
@@ -107,6 +108,7 @@ def trim_pfm(pfm, # (4, W) probabilities
     if len(keep) == 0: return np.array(pfm, dtype=np.float64)
     return np.array(pfm, dtype=np.float64)[:, keep[0]:keep[-1] + 1]
 
+# %% ../nbs/api/02_motifs.ipynb #3e7745bd
 def pfm_to_pwm(pfm, # (4, W) probabilities
                background=None, # (4,) background (uniform by default)
                pseudocount: float = 0.01, # added to every probability before the log (then renormalised)
@@ -157,6 +159,7 @@ _re_lpm = re.compile(r'letter-probability matrix:(.*)$', re.I)
 def _meme_kv(s: str) -> dict[str, str]:
     return dict(re.findall(r'(\w+)=\s*(\S+)', s))
 
+# %% ../nbs/api/02_motifs.ipynb #47250704
 def read_meme(path: str | os.PathLike | io.TextIOBase, # MEME file (or open text handle)
               ) -> MemeFile:
     "Read a MEME minimal-format motif file."
@@ -255,6 +258,7 @@ def read_jaspar(path: str | os.PathLike, # JASPAR-format file (one or several co
     with open(path) as f: recs = bm.parse(f, 'jaspar')
     return [_from_bio(r) for r in recs]
 
+# %% ../nbs/api/02_motifs.ipynb #e378a5de
 def write_jaspar(motifs: Iterable[Motif], # motifs to write
                  path: str | os.PathLike | None = None, # destination; None returns the text
                  ) -> str | Path:
@@ -271,6 +275,7 @@ def write_jaspar(motifs: Iterable[Motif], # motifs to write
     if path is None: return text
     Path(path).write_text(text); return Path(path)
 
+# %% ../nbs/api/02_motifs.ipynb #3aaaadef
 def _from_bio(r) -> Motif:
     "A `Motif` from a Biopython/pyjaspar motif record."
     counts = np.array([r.counts[b] for b in ALPHABET], dtype=np.float64)
@@ -286,6 +291,7 @@ def _jaspardb(release: str):
     from pyjaspar import jaspardb
     return jaspardb(release=release)
 
+# %% ../nbs/api/02_motifs.ipynb #5d82c53e
 def jaspar_motif(query: str, # a matrix ID ('MA0080.5', or 'MA0080' for the latest version) or a TF name ('SPI1')
                  release: str = DEFAULT_JASPAR_RELEASE, # JASPAR release bundled with pyjaspar
                  species: str | None = '9606', # preferred NCBI taxon when a name has several matrices (human)
@@ -308,6 +314,7 @@ def jaspar_motif(query: str, # a matrix ID ('MA0080.5', or 'MA0080' for the late
     hits.sort(key=lambda r: (r.base_id if hasattr(r, 'base_id') else r.matrix_id.split('.')[0], int(r.matrix_id.split('.')[1])))
     return _from_bio(hits[-1])
 
+# %% ../nbs/api/02_motifs.ipynb #b54b1731
 def _versions(db, base_id: str) -> list:
     "All versions of a JASPAR base ID in `db`."
     out = []
@@ -319,6 +326,7 @@ def _versions(db, base_id: str) -> list:
         elif v > 1 and not out: break
     return out
 
+# %% ../nbs/api/02_motifs.ipynb #3eb90a6e
 def jaspar_motifs(tax_group: str | None = 'vertebrates', # JASPAR taxonomic group (None: all)
                   collection: str = 'CORE', # JASPAR collection
                   release: str = DEFAULT_JASPAR_RELEASE, # bundled release
@@ -327,6 +335,7 @@ def jaspar_motifs(tax_group: str | None = 'vertebrates', # JASPAR taxonomic grou
     "Every motif of a JASPAR collection/taxonomic group, offline (e.g. all vertebrate CORE motifs for TOMTOM)."
     return [_from_bio(r) for r in _jaspar_records(tax_group, collection, release, latest_only)]   # fresh Motifs every call
 
+# %% ../nbs/api/02_motifs.ipynb #a48113a2
 @lru_cache(maxsize=8)
 def _jaspar_records(tax_group, collection, release, latest_only) -> tuple:
     "The database query behind `jaspar_motifs` (1.3 s for the vertebrates; converting the records takes 0.05 s), once per session."
@@ -352,14 +361,17 @@ def make_builtin_motifs(release: str = DEFAULT_JASPAR_RELEASE, # JASPAR release 
         if name == 'REST': out += [replace(h, url=m.url) for h in split_motif(m)]
     return out
 
+# %% ../nbs/api/02_motifs.ipynb #94315943
 def builtin_motif_path() -> Path:
     "Path of the MEME file of built-in simulation motifs shipped in the package."
     return Path(str(resources.files('argminn_nb') / 'data' / BUILTIN_MEME))
 
+# %% ../nbs/api/02_motifs.ipynb #e95f8db6
 @lru_cache(maxsize=1)
 def _builtin() -> dict[str, Motif]:
     return read_meme(builtin_motif_path()).as_dict()
 
+# %% ../nbs/api/02_motifs.ipynb #2beeaf6a
 def builtin_motifs(names: Sequence[str] | None = None, # subset to return (default: all)
                    ) -> dict[str, Motif]:
     "The built-in simulation motifs by name (read from the shipped MEME file; no database needed)."
@@ -376,6 +388,7 @@ def _motif_list(motifs) -> list[Motif]:
     if isinstance(motifs, dict): return list(motifs.values())
     return list(motifs)
 
+# %% ../nbs/api/02_motifs.ipynb #6d23bf4d
 def scan_kernels(motifs, # Motif, list, dict or MemeFile
                  background=None, # (4,) background for the log-odds (uniform by default)
                  pseudocount: float = 0.01, # PWM pseudocount
@@ -394,6 +407,7 @@ def scan_kernels(motifs, # Motif, list, dict or MemeFile
     return (torch.tensor(K, dtype=torch.float32), torch.tensor(mins, dtype=torch.float32),
             torch.tensor(maxs, dtype=torch.float32), np.array([m.width for m in ms]))
 
+# %% ../nbs/api/02_motifs.ipynb #e3e47ddc
 def scan_motifs(X, # one-hot (N, 4, L), array or tensor
                 motifs, # Motif, list, dict or MemeFile
                 background=None, # (4,) background for log-odds (uniform by default)
@@ -404,6 +418,7 @@ def scan_motifs(X, # one-hot (N, 4, L), array or tensor
     "Normalised PWM scores in [0, 1], shape `(N, n_motifs, 2, L)` (strand 1 = reverse complement; NaN where the motif does not fit)."
     return scan_motifs_tensor(X, motifs, background, pseudocount, batch_size, kernels).numpy()
 
+# %% ../nbs/api/02_motifs.ipynb #596d75eb
 def _width_groups(kernels):
     "Yield (motif indices, kernel rows, width) for each distinct motif width (so no padding is needed)."
     widths = kernels[3]
@@ -411,10 +426,12 @@ def _width_groups(kernels):
         ks = np.flatnonzero(widths == w)
         yield ks, np.stack([2 * ks, 2 * ks + 1], 1).ravel(), int(w)
 
+# %% ../nbs/api/02_motifs.ipynb #99611349
 def _as_float_tensor(X) -> torch.Tensor:
     X = check_one_hot(X, allow_2d=True)
     return torch.as_tensor(X, dtype=torch.float32).cpu() if not isinstance(X, torch.Tensor) else X.detach().float().cpu()
 
+# %% ../nbs/api/02_motifs.ipynb #a8575a79
 def scan_motifs_tensor(X, motifs=None, background=None, pseudocount: float = 0.01, batch_size: int = 512,
                        kernels=None) -> torch.Tensor:
     "As `scan_motifs`, returning a CPU float32 tensor."
@@ -432,6 +449,7 @@ def scan_motifs_tensor(X, motifs=None, background=None, pseudocount: float = 0.0
             out[i:i + batch_size, ks, :, :L - w + 1] = s.view(s.shape[0], len(ks), 2, -1)
     return out
 
+# %% ../nbs/api/02_motifs.ipynb #807f9fff
 def windows_above(X, # one-hot (N, 4, L)
                   kernels, # from `scan_kernels`
                   threshold: float, # normalised score threshold

@@ -54,6 +54,7 @@ def _entries(folder: Path) -> list[str]:
         if not dirs and not files and r != folder: out.append(r.relative_to(folder).as_posix() + '/')
     return sorted(out)
 
+# %% ../nbs/api/00a_outputs.ipynb #b9b31500
 def write_manifest(folder, # a finished output folder
                    ) -> Path:
     "Record every file in `folder` in its manifest (written last, atomically)."
@@ -62,6 +63,7 @@ def write_manifest(folder, # a finished output folder
     with atomic_path(folder / MANIFEST) as t: t.write_text(json.dumps(dict(written_by='argminn-nb', files=files), indent=1) + '\n')
     return folder / MANIFEST
 
+# %% ../nbs/api/00a_outputs.ipynb #cb7fc9eb
 def foreign_files(folder, # an existing output folder
                   known: Collection[str] = (), # top-level names the command writes (for folders that have no manifest)
                   ) -> list[str]:
@@ -80,6 +82,7 @@ def _alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/api/00a_outputs.ipynb #05da7a87
 class OutputLock:
     "A lock file beside `out` (`.<name>.argminn.lock`) naming the process that writes it; stale locks of dead processes are taken over."
     def __init__(self, out, # the output folder or prefix

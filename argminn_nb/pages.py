@@ -25,6 +25,7 @@ def _gap_text(gaps) -> str:
         parts.append(str(g[i]) if i == j else f'{g[i]}-{g[j]}'); i = j + 1
     return ', '.join(parts)
 
+# %% ../nbs/api/11c_pages.ipynb #4fd7ddb1
 def _md_table(df: pd.DataFrame) -> str:
     "A Markdown table (numbers to 3 significant digits)."
     fmt = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
@@ -32,6 +33,7 @@ def _md_table(df: pd.DataFrame) -> str:
     rows += [' | '.join(fmt(v) for v in r) for r in df.itertuples(index=False)]
     return '\n'.join(f'| {r} |' for r in rows)
 
+# %% ../nbs/api/11c_pages.ipynb #4c48777b
 def _save_fig(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
     fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)

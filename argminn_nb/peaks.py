@@ -33,6 +33,7 @@ def default_chroms(names: Sequence[str], # chromosome names of a genome
     keep = [c for c in names if re.fullmatch(r'(chr)?([0-9]+|X)', c)]
     return keep if keep else list(names)
 
+# %% ../nbs/api/04b_peaks.ipynb #e9f3915d
 def chrom_splits(chroms: Sequence[str], # all chromosomes in use
                  val: Sequence[str] = ('chr8', 'chr10'), # validation chromosomes
                  test: Sequence[str] = ('chr1',), # test chromosomes
@@ -92,6 +93,7 @@ def min_peak_overlap(peak_length, # peak length(s) in bp
     if rule == 'shorter': return -(-np.minimum(P, window) // 2)
     raise ValueError(f"rule must be 'spec' or 'shorter', got {rule!r}")
 
+# %% ../nbs/api/04b_peaks.ipynb #a810cb02
 def positive_window_starts(peaks: pd.DataFrame, # chrom, start, end
                            chrom_sizes: dict, # chromosome -> length
                            window: int = 500, # window length
@@ -132,6 +134,7 @@ def _sample_negatives(genome: Genome, n: int, chroms: Sequence[str], window: int
                          f"the chromosomes are mostly peaks or N (max_n={max_n}, window={window})")
     return np.concatenate(got_c), np.concatenate(got_s), np.concatenate(got_x)
 
+# %% ../nbs/api/04b_peaks.ipynb #2ddf47fb
 def sample_negative_windows(genome: Genome, # the genome
                             n: int, # number of windows
                             chroms: Sequence[str], # chromosomes to draw from
@@ -154,6 +157,7 @@ class GenomeData:
     coords: pd.DataFrame # chrom, start, end, strand ('-' = reverse complement), label, peak (row in the loader's peaks, -1 for negatives)
     def __len__(self): return len(self.y)
 
+# %% ../nbs/api/04b_peaks.ipynb #1416dbbf
 def _concat_data(parts: Sequence[GenomeData]) -> GenomeData:
     return GenomeData(np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts]),
                       pd.concat([p.coords for p in parts], ignore_index=True))
@@ -168,6 +172,7 @@ class WindowRules:
     max_n: float = 0.05 # windows with a larger fraction of N: negatives are redrawn, peaks whose central window has more are dropped
     exclude_peaks: bool = True # negatives may not overlap any peak
 
+# %% ../nbs/api/04b_peaks.ipynb #147cf81f
 class PeakLoader(EpochLoader):
     "Balanced, reverse-complement-augmented batches of genome windows sampled on the fly: positives on peaks, negatives elsewhere."
     def __init__(self,
@@ -313,6 +318,7 @@ class PeakSplits(NamedTuple):
     val: GenomeData
     test: GenomeData
 
+# %% ../nbs/api/04b_peaks.ipynb #58d45c8a
 def make_peak_splits(peaks, # narrowPeak/BED path, or a table from `read_peaks`
                      genome, # FASTA path or a `Genome`
                      batch_size: int = 128, # training batch size, reverse complements included
@@ -342,6 +348,7 @@ def read_footprints(path: str | os.PathLike, # footprint BED, plain or gzip
     if 'score' in df: df['score'] = pd.to_numeric(df['score'], errors='coerce')
     return df
 
+# %% ../nbs/api/04b_peaks.ipynb #117258a3
 def instances_to_genome(instances: pd.DataFrame, # seq, start, end in sequence (window) coordinates
                         coords: pd.DataFrame, # chrom, start, end[, strand] of each sequence window
                         ) -> pd.DataFrame:
@@ -363,6 +370,7 @@ def instances_to_genome(instances: pd.DataFrame, # seq, start, end in sequence (
     out['gstart'] = np.where(minus, we - e, ws + s); out['gend'] = np.where(minus, we - s, ws + e)
     return out
 
+# %% ../nbs/api/04b_peaks.ipynb #1b543e49
 def footprint_precision(instances: pd.DataFrame, # ranked motif instances (best first): seq, start, end in window coordinates
                         coords: pd.DataFrame, # chrom, start, end[, strand] of each sequence window
                         footprints, # footprint table (chrom, start, end) or a BED path

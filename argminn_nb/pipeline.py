@@ -46,6 +46,7 @@ def schedules_for(epochs: int, # total epochs
     if schedules == 'reference': return ReferenceOverlapSchedule(warmup, ramp), ReferenceL1Schedule(warmup, ramp)
     raise ValueError(f"schedules must be 'default', 'paper', 'reference' or an (overlap, l1) pair, got {schedules!r}")
 
+# %% ../nbs/api/12_pipeline.ipynb #19260970
 def entropy_schedule_for(epochs: int, # total epochs
                          weight: float, # final λ_e on the attention entropy (authors' code: 1e-2; 0: none)
                          ):
@@ -73,15 +74,18 @@ class TrainingRun:
         "Wall-clock seconds of all epochs of all seeds (from the histories, so resumed runs count fully)."
         return float(sum(r.history.seconds.sum() for r in self.seeds.results.values()))
 
+# %% ../nbs/api/12_pipeline.ipynb #a13cab6e
 class SourceSplits(NamedTuple):
     "One source of data made ready to train on: its name in reports, its splits, and the settings that made them."
     name: str # simulated dataset, peak file or FASTA file name
     splits: object # `.train` (a loader), `.val`, `.test`: SimSplits, PeakSplits or SequenceSplits
     settings: dict # how the splits were made (recorded in the run's settings)
 
+# %% ../nbs/api/12_pipeline.ipynb #64fa1134
 def _check_model(model: str):
     if model not in MODELS: raise ValueError(f"model must be one of {MODELS}, got {model!r}")
 
+# %% ../nbs/api/12_pipeline.ipynb #2fbb2491
 def train_on(source: SourceSplits, # from `splits_from_simulation`, `splits_from_peaks` or `splits_from_fasta`
              model: str = 'argminn', # 'argminn' or 'cnn'
              epochs: int = 40, # epochs (paper: 40)
@@ -125,6 +129,7 @@ def splits_from_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', '
     return SourceSplits(dataset, splits, dict(batches_per_epoch=batches_per_epoch, batch_size=128, eval_batches=eval_batches,
                                               data_seed=data_seed))
 
+# %% ../nbs/api/12_pipeline.ipynb #45ce724f
 def splits_from_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_peaks`)
                       genome, # genome FASTA (with or without .fai; pyfaidx builds it) or a `genome.Genome`
                       batches_per_epoch: int | None = 100, # training batches per epoch (None: one pass over the training peaks)
@@ -144,6 +149,7 @@ def splits_from_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read
                                            n_val=len(splits.val), n_test=len(splits.test), window=int(splits.train.window),
                                            chromosomes={k: list(v) for k, v in splits.train.splits.items() if k != 'all'}))
 
+# %% ../nbs/api/12_pipeline.ipynb #57075bd3
 def splits_from_fasta(fasta, # FASTA of sequences: the positives with `negatives`, or every sequence with `labels`
                       negatives=None, # FASTA of negative sequences
                       labels=None, # TSV of record name and 0/1 label, for every record of `fasta`
@@ -185,6 +191,7 @@ def train_on_simulation(dataset: str = 'spi1', # simulated dataset ('spi1', 'tal
     _check_model(model)
     return train_on(splits_from_simulation(dataset, batches_per_epoch, eval_batches, data_seed), model, epochs, seeds, **train_options)
 
+# %% ../nbs/api/12_pipeline.ipynb #26f76072
 def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_peaks`)
                    genome, # genome FASTA (with or without .fai; pyfaidx builds it) or a `genome.Genome`
                    model: str = 'argminn', # 'argminn' or 'cnn'
@@ -202,6 +209,7 @@ def train_on_peaks(peaks, # narrowPeak/BED file (or a table from `genome.read_pe
     src = splits_from_peaks(peaks, genome, batches_per_epoch, data_seed, name, split_kwargs, verbose)
     return train_on(src, model, epochs, seeds, verbose=verbose, **train_options)
 
+# %% ../nbs/api/12_pipeline.ipynb #fb299e34
 def train_on_fasta(fasta, # FASTA of sequences: the positives with `negatives`, or every sequence with `labels`
                    negatives=None, # FASTA of negative sequences
                    labels=None, # TSV of record name and 0/1 label, for every record of `fasta`
@@ -229,6 +237,7 @@ def _run_job(job: dict) -> TrainingRun:
     train = train_on_fasta if 'fasta' in job else train_on_simulation
     return train(**{'verbose': False, **job})
 
+# %% ../nbs/api/12_pipeline.ipynb #ba48fd1e
 def run_jobs(jobs: Sequence[dict], # keyword arguments for `train_on_simulation` (or `train_on_fasta`, with a `fasta`), one dict per run
              workers: int = 1, # parallel workers on a local Ray (1: run here, one after the other; see `executor.map_jobs`)
              threads: int = 1, # PyTorch threads per job
@@ -267,6 +276,7 @@ class PipelineResult:
     metrics: dict # what was written to metrics.json
     report: Path # report.md
 
+# %% ../nbs/api/12_pipeline.ipynb #987b9665
 def _package_versions() -> dict:
     import importlib.metadata as md
     out = {}
@@ -275,11 +285,13 @@ def _package_versions() -> dict:
         except md.PackageNotFoundError: pass
     return out
 
+# %% ../nbs/api/12_pipeline.ipynb #f773285f
 RUN_OUTPUTS = ('metrics.json', 'report.md', 'report.html', 'model.pt', 'history.csv', 'training_curves.png',
                'filter_logos.png', 'interpretation', 'checkpoints')   # what `run_pipeline` writes (recognises folders without a manifest)
 
 def _has_checkpoints(work: Path) -> bool: return any((work / 'checkpoints').glob('seed_*/last.pt'))
 
+# %% ../nbs/api/12_pipeline.ipynb #40cbd1f7
 def _resume_into(work: Path, out: Path, resume: bool, args: dict):
     "Prepare the working folder: when resuming, the checkpoints (from `work`, else from the published `out`) and nothing else."
     import shutil
@@ -290,6 +302,7 @@ def _resume_into(work: Path, out: Path, resume: bool, args: dict):
             if f.name not in ('checkpoints', PARTIAL_MARK): shutil.rmtree(f) if f.is_dir() else f.unlink()
     _same_run(work / 'checkpoints' / 'run.json', args)
 
+# %% ../nbs/api/12_pipeline.ipynb #6d6ef5e2
 def _same_run(path: Path, args: dict):
     "Record the run's arguments beside its checkpoints; resuming with different ones is an error naming them."
     if path.exists():
@@ -300,6 +313,7 @@ def _same_run(path: Path, args: dict):
     else:
         with atomic_path(path) as tmp: tmp.write_text(json.dumps(args, indent=1) + '\n')
 
+# %% ../nbs/api/12_pipeline.ipynb #1190d2a1
 def check_source(dataset=None, peaks=None, genome=None, fasta=None, negatives=None, labels=None, crop=None, instances=None,
                  flag=lambda name: name, # how the caller spells an argument (the CLI: '--peaks')
                  ):
@@ -315,6 +329,7 @@ def check_source(dataset=None, peaks=None, genome=None, fasta=None, negatives=No
         raise ValueError(f"{flag('fasta')} needs its labels one way: {flag('negatives')} (a FASTA of negatives) or "
                          f"{flag('labels')} (a labels TSV), exactly one of the two")
 
+# %% ../nbs/api/12_pipeline.ipynb #320ce9ed
 def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'; not with `peaks`)
                  model: str = 'argminn', # 'argminn' or 'cnn'
                  epochs: int | None = None, # None: CPU_SIZE / GPU_SIZE by device
@@ -386,6 +401,7 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
     if verbose: print(f"test accuracy {res.run.test.accuracy:.4f} (AUROC {res.run.test.auroc:.4f}); report: {out / 'report.md'}")
     return PipelineResult(out, res.run, res.metrics, out / 'report.md')
 
+# %% ../nbs/api/12_pipeline.ipynb #86251a59
 def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, random_state, verbose, eval_batches,
               data: dict, interpret) -> PipelineResult:
     "The work of `run_pipeline`, written into the folder `out`."
@@ -439,6 +455,7 @@ def _run_into(out: Path, dataset, model, epochs, batches_per_epoch, seeds, dev, 
     report = write_run_report(out, metrics, run, interp)
     return PipelineResult(out, run, metrics, report)
 
+# %% ../nbs/api/12_pipeline.ipynb #184d611b
 def _interpret(run: TrainingRun, out: Path, simulated: bool, instances=None):
     "The model-reading section: simulated data against their planted motifs (JASPAR vertebrates as TOMTOM "
     "background), peaks and a user's sequences against all JASPAR vertebrate motifs (and scored against `instances`, "

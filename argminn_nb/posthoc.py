@@ -45,6 +45,7 @@ def _captum_nonlinear() -> tuple:
     from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
     return tuple(SUPPORTED_NON_LINEAR)
 
+# %% ../nbs/api/09_posthoc.ipynb #9fb3c2df
 class _Functional(TorchFunctionMode):
     "Records (trace) or reroutes (route) functional activation calls made outside activation modules."
     def __init__(self, owner: 'LogitModel', route: bool):
@@ -65,6 +66,7 @@ class _Functional(TorchFunctionMode):
         self.calls.append(func)
         return mods[i](args[0])
 
+# %% ../nbs/api/09_posthoc.ipynb #edc7abe8
 class LogitModel(nn.Module):
     "`model` as an `nn.Module` returning its logits `(N,)`, functional activations made hookable for DeepLIFT."
     def __init__(self,
@@ -138,11 +140,13 @@ class Attributions:
         "Contribution of each position `(N, L)` (summed over bases)."
         return self.contrib.sum(1)
 
+# %% ../nbs/api/09_posthoc.ipynb #6e8c4eaf
 def _as_numpy_onehot(X) -> np.ndarray:
     check_one_hot(X)
     X = to_numpy(X)
     return np.ascontiguousarray(X, dtype=np.float32)
 
+# %% ../nbs/api/09_posthoc.ipynb #01b66b24
 def _check_references(R, X: np.ndarray) -> np.ndarray:
     R = to_numpy(R)
     R = R.astype(np.float32, copy=False)
@@ -153,11 +157,13 @@ def _check_references(R, X: np.ndarray) -> np.ndarray:
     if R.shape[1] == 0: raise ValueError("references has zero references per sequence")
     return R
 
+# %% ../nbs/api/09_posthoc.ipynb #485a535e
 def _hypothetical(multipliers, inputs, baselines):
     "captum `custom_attribution_func`: hypothetical contribution of every base from the multipliers."
     m, r = multipliers[0], baselines[0]
     return (m - (m * r).sum(1, keepdim=True),)
 
+# %% ../nbs/api/09_posthoc.ipynb #e9d43bd6
 def deep_lift_shap(model: nn.Module, # model with `logits(X)` (or any model, with output='probs')
                    X, # one-hot (N, 4, L) sequences to explain
                    references=None, # (N, R, 4, L) or (R, 4, L); None: `n_shuffles` dinucleotide shuffles per sequence
@@ -288,6 +294,7 @@ def collapse_overlaps(hits: pd.DataFrame, # hits with seq, start, end and the ra
                 keep[j] = True; kept_s.append(st[j]); kept_e.append(en[j])
     return h[keep]
 
+# %% ../nbs/api/09_posthoc.ipynb #052a4a6f
 def fimo_instances(motifs, # ModiscoResult, dict name -> Motif/PFM, or list of Motif
                    X, # one-hot (N, 4, L) sequences to scan
                    threshold: float = 1e-4, # FIMO p-value threshold
@@ -334,6 +341,7 @@ class PosthocResult:
     instances: pd.DataFrame # FIMO hits on the scan sequences, collapsed and ranked by q-value
     seconds: dict # 'importance', 'modisco', 'fimo', 'total'
 
+# %% ../nbs/api/09_posthoc.ipynb #556b44d0
 def _positives(X, y, what: str):
     Xn = _as_numpy_onehot(X)
     if y is None: return Xn
@@ -343,6 +351,7 @@ def _positives(X, y, what: str):
     if len(pos) == 0: raise ValueError(f"{what}: there are no positive sequences (y == 1); the post-hoc pipeline explains positives")
     return Xn[pos]
 
+# %% ../nbs/api/09_posthoc.ipynb #8b3c18a0
 def posthoc_pipeline(model: nn.Module, # model with `logits(X)` (or output='probs')
                      X, # one-hot (N, 4, L) sequences for motif discovery (the paper: 1280 positives)
                      X_scan=None, # sequences to call instances in (the paper: 128 positives + RCs); None: X
@@ -379,6 +388,7 @@ class ReadoutResult:
     instances: pd.DataFrame # traced hits, ranked
     seconds: dict # 'motifs', 'instances', 'total'
 
+# %% ../nbs/api/09_posthoc.ipynb #3968ccca
 def argminn_readout(model: nn.Module, # trained ARGMINN
                     X_scan, # one-hot (N, 4, L) sequences to call instances in
                     batch_size: int = 128, # sequences per forward pass
@@ -404,6 +414,7 @@ def precision_curves(hits: dict, # method name -> ranked hits (seq, start, end, 
     cols = ['method', 'k', 'n_true', 'precision']
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
+# %% ../nbs/api/09_posthoc.ipynb #afefa1ce
 def instance_metrics(hits: dict, # method name -> ranked hits (seq, start, end, rank)
                      instances: pd.DataFrame, # ground truth (seq, motif, start, end) of the scanned sequences
                      ks: Sequence[int] = (10, 20, 50, 100, 200, 500), # precision of the top k, for every method at the same k

@@ -41,6 +41,7 @@ class InterpretationReport:
         return {'figures': {k: str(v) for k, v in self.figures.items()}, 'files': {k: str(v) for k, v in self.files.items()},
                 'tables': {k: str(self.out_dir / f'{k}.csv') for k in self.tables}, 'metrics': self.metrics}
 
+# %% ../nbs/api/11b_report.ipynb #a8af174f
 def _unpack_data(data, motifs):
     "X, y, instances (or None), motifs from a SimData or a tuple."
     if hasattr(data, 'X') and hasattr(data, 'y'):
@@ -177,6 +178,7 @@ def write_run_report(out: Path, # the run's folder (figures already written ther
     markdown_to_html(path)                                       # report.html: the same, one self-contained page
     return path
 
+# %% ../nbs/api/11b_report.ipynb #a8c20537
 def _has_tabulate() -> bool:
     try: import tabulate; return True
     except ImportError: return False
@@ -206,6 +208,7 @@ def _fit_mems(model, X, epochs, s_lambda1, n_lambda1, device, ss, verbose: bool)
         scores[name] = explain(mem, X, device=device)
     return scores, fits
 
+# %% ../nbs/api/11b_report.ipynb #88880ee7
 def _explanation_regions(scores: dict, names: list, threshold: float, coords, genomic: bool, out: Path) -> pd.DataFrame:
     "Sufficient and necessary regions (runs of mask ≥ threshold): regions.tsv and one BED per kind (on the genome with `coords`)."
     from argminn_nb.explanations import mask_regions
@@ -228,6 +231,7 @@ def _explanation_regions(scores: dict, names: list, threshold: float, coords, ge
         bed.to_csv(out / f'{kind}.bed', sep='\t', header=False, index=False)
     return regions
 
+# %% ../nbs/api/11b_report.ipynb #70ff271a
 def _sequence_table(names, p, scores: dict, regions: pd.DataFrame, threshold: float, idx, es, en, k: int) -> pd.DataFrame:
     "One row per sequence: prediction, set sizes and regions of both explainers, measured sufficiency / necessity (sampled ones)."
     N = len(names)
@@ -239,8 +243,10 @@ def _sequence_table(names, p, scores: dict, regions: pd.DataFrame, threshold: fl
     seqs.loc[idx, 'sufficiency'] = es.sufficiency[:, k]; seqs.loc[idx, 'necessity'] = en.necessity[:, k]
     return seqs
 
+# %% ../nbs/api/11b_report.ipynb #b5f05454
 def _nanmean(v): return float(np.nanmean(v)) if np.isfinite(np.asarray(v, float)).any() else None     # None: nothing to average
 
+# %% ../nbs/api/11b_report.ipynb #93b99caf
 def _explanation_metrics(seqs: pd.DataFrame, threshold, epochs, idx, n_draws, fits, evals, truth, k) -> dict:
     "Headline numbers: set sizes, regions and measured sufficiency / necessity (all, predicted positive), precision and recall."
     N, pos = len(seqs), seqs.predicted.to_numpy() == 1
@@ -276,6 +282,7 @@ def _logic_section(instances, idx, scores: dict, t, k: int, es, en, metrics: dic
                    _md_table(logic.agreement.rename('agreement').reset_index().rename(columns={'index': 'rule'})), '',
                    _md_table(logic.truth_table), '']
 
+# %% ../nbs/api/11b_report.ipynb #763eac2c
 def _explanation_figures(model, t, es, en, scores: dict, seqs: pd.DataFrame, instances, threshold: float, out: Path,
                          n_evaluated: int) -> dict:
     "Sufficiency / necessity against the mask threshold, and both masks on three (predicted positive) examples."
@@ -300,6 +307,7 @@ def _explanation_figures(model, t, es, en, scores: dict, seqs: pd.DataFrame, ins
     figs['examples'] = _save_fig(fig, out / 'examples.png')
     return figs
 
+# %% ../nbs/api/11b_report.ipynb #e6e01f35
 def _explanation_markdown(model, metrics: dict, s_lambda1, n_lambda1, on_genome: bool, md_logic: list) -> list:
     "The report section: what was fitted and measured, the table of set sizes and scores, figures, the logic and the files."
     m = metrics; a_, pp = m['all'], m['predicted_positive']

@@ -38,6 +38,7 @@ def _train_mode_probs(model: nn.Module, X, batch_size: int, device, random_state
         torch.manual_seed(seed_of(random_state))
         return np.concatenate([to_numpy(m(to_tensor(X[sl], device=dev))).reshape(-1) for sl in sls])
 
+# %% ../nbs/api/10_robustness.ipynb #38b4d85a
 def set_accuracy(models: dict[str, nn.Module] | nn.Module, # name -> model (or one model)
                  sets: dict, # name -> AdversarialSet, SimData or (X, y)
                  batch_size: int = 256, # sequences per forward pass
@@ -102,10 +103,12 @@ def _codes_checked(X) -> np.ndarray:
                          f"A/C/G/T everywhere ({int(empty.sum())} such positions in all)")
     return X
 
+# %% ../nbs/api/10_robustness.ipynb #44ffbbd1
 def _log_probs(p) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), _IMPOSSIBLE)
 
+# %% ../nbs/api/10_robustness.ipynb #35651bd4
 def _logmeanexp(a: np.ndarray, axis) -> np.ndarray:
     "log(mean(exp(a))) along `axis` (an int or a tuple), stable for very negative or very positive entries."
     m = np.max(a, axis=axis, keepdims=True)
@@ -113,6 +116,7 @@ def _logmeanexp(a: np.ndarray, axis) -> np.ndarray:
     out = np.log(np.mean(np.exp(a - m), axis=axis, keepdims=True)) + m
     return np.squeeze(out, axis=axis)
 
+# %% ../nbs/api/10_robustness.ipynb #b91f9de4
 def _odds_tracks(codes: np.ndarray, # (N, L) int codes
                  motif: Motif, log_bg: np.ndarray, # (4,) log background probabilities
                  ) -> np.ndarray:
@@ -129,16 +133,19 @@ def _odds_tracks(codes: np.ndarray, # (N, L) int codes
         out[:, 0] += lo[c, j]; out[:, 1] += lo_rc[c, j]
     return out
 
+# %% ../nbs/api/10_robustness.ipynb #bed40a7b
 def _strand_choices(strand: str, k: int) -> list[tuple[float, tuple[int, ...] | None]]:
     "(probability, per-motif strand index or None for 'each strand at random') for an arrangement's strand rule."
     if strand == '+': return [(1.0, (0,) * k)]
     if strand == 'block': return [(0.5, (0,) * k), (0.5, (1,) * k)]
     return [(1.0, None)]
 
+# %% ../nbs/api/10_robustness.ipynb #55f70e98
 def _track(T: np.ndarray, s) -> np.ndarray:
     "`(N, n)` log-odds track of one motif on the chosen strand (s = 0/1), or averaged over both strands (s = None)."
     return T[:, s] if s is not None else np.logaddexp(T[:, 0], T[:, 1]) - np.log(2)
 
+# %% ../nbs/api/10_robustness.ipynb #2a0b65ed
 def _log_ratio_center(cfg: SimConfig, a: Arrangement, tracks: dict) -> np.ndarray:
     "log P(x | arrangement) / P(x | background) for a 'center' arrangement: every order, gap, block start and strand."
     k = len(a.motifs)
@@ -160,9 +167,11 @@ def _log_ratio_center(cfg: SimConfig, a: Arrangement, tracks: dict) -> np.ndarra
     n_layouts = len(orders) * int(np.prod([len(g) for g in a.gaps]))
     return np.logaddexp.reduce(np.stack(terms, 1), axis=1) - np.log(n_layouts)
 
+# %% ../nbs/api/10_robustness.ipynb #c97656b0
 def _log_cumsum_exp(a: np.ndarray) -> np.ndarray:
     return np.logaddexp.accumulate(a, axis=-1)
 
+# %% ../nbs/api/10_robustness.ipynb #88db2330
 def _log_ratio_anywhere(cfg: SimConfig, a: Arrangement, tracks: dict) -> np.ndarray:
     "The same for an 'anywhere' arrangement of one or two motifs (random order, non-overlapping, uniform gaps)."
     k, L = len(a.motifs), cfg.length
@@ -181,6 +190,7 @@ def _log_ratio_anywhere(cfg: SimConfig, a: Arrangement, tracks: dict) -> np.ndar
             terms.append(np.log(prob) + np.log(0.5) + np.logaddexp.reduce(pair, axis=1) - 2 * np.log(F + 1))
     return np.logaddexp.reduce(np.stack(terms, 1), axis=1)
 
+# %% ../nbs/api/10_robustness.ipynb #9665ae11
 def _log_side(cfg: SimConfig, arrangements, tracks: dict, n: int) -> np.ndarray:
     "`(n,)` log P(x | label) / P(x | background): the label's mixture over its arrangements."
     w = np.array([p for p, _ in arrangements], float); w = w / w.sum()
@@ -193,6 +203,7 @@ def _log_side(cfg: SimConfig, arrangements, tracks: dict, n: int) -> np.ndarray:
         terms.append(np.log(p) + r)
     return np.logaddexp.reduce(np.stack(terms, 1), axis=1)
 
+# %% ../nbs/api/10_robustness.ipynb #54c16731
 def log10_likelihood_ratio(data, # one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
                            dataset: str | dict | SimConfig, # the generating model (its motifs, arrangements and background)
                            gc: float | None = None, # background G+C fraction (default: the dataset's)
@@ -212,6 +223,7 @@ def log10_likelihood_ratio(data, # one-hot (N, 4, L), AdversarialSet, SimData or
     n = len(codes)
     return (_log_side(cfg, cfg.positives, tracks, n) - _log_side(cfg, cfg.negatives, tracks, n)) / np.log(10)
 
+# %% ../nbs/api/10_robustness.ipynb #e6bb2867
 def motif_free(data, # one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
                dataset: str | dict | SimConfig, # the generating model
                max_ratio: float = 0.1, # motif-free: P(x | positive) / P(x | negative) below this
@@ -222,6 +234,7 @@ def motif_free(data, # one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
     if not max_ratio > 0: raise ValueError(f"max_ratio must be > 0, got {max_ratio}")
     return log10_likelihood_ratio(data, dataset, gc, position_free) < np.log10(max_ratio)
 
+# %% ../nbs/api/10_robustness.ipynb #520680a2
 def plot_likelihood_ratio(sets: dict, # name -> one-hot (N, 4, L), AdversarialSet, SimData or (X, y)
                           dataset: str | dict | SimConfig, # the generating model
                           max_ratio: float = 0.1, # the motif-free cut (and its inverse, the motif-bearing cut)
@@ -253,6 +266,7 @@ def background_gc(data: SimData, # simulated sequences with their planted instan
     gc = (np.asarray(X[:, 1]) + np.asarray(X[:, 2])) * bg
     return gc.sum(1) / np.maximum(bg.sum(1), 1)
 
+# %% ../nbs/api/10_robustness.ipynb #56c3eedc
 @dataclass
 class GCSets:
     "Test sets simulated at several background GC fractions."
@@ -260,6 +274,7 @@ class GCSets:
     table: pd.DataFrame # one row per requested GC: gc, status, n, gc_measured, gc_background, note
     batch_size: int = 128 # sequences per batch of each set (for per-batch accuracies)
 
+# %% ../nbs/api/10_robustness.ipynb #509d19ba
 def gc_test_sets(dataset: str | dict | SimConfig = 'rest', # dataset to simulate
                  gcs: Sequence[float] = GC_GRID, # background GC fractions
                  n_batches: int = 10, # batches per set (as the test set of `make_splits`)
@@ -314,6 +329,7 @@ class GCSweep:
             raise ValueError(f"the sweep has no accuracy at the reference GC {reference}; GCs: {list(acc.index)}")
         return acc - acc.loc[reference]
 
+# %% ../nbs/api/10_robustness.ipynb #3e08bc80
 def gc_sweep(models: dict[str, nn.Module] | nn.Module, # name -> model (or one model)
              dataset: str | dict | SimConfig = 'rest', # dataset the models were trained on
              gcs: Sequence[float] = GC_GRID, # background GC fractions to test
@@ -352,6 +368,7 @@ def gc_sweep(models: dict[str, nn.Module] | nn.Module, # name -> model (or one m
             rows.append(row)
     return GCSweep(pd.DataFrame(rows), sets, mode)
 
+# %% ../nbs/api/10_robustness.ipynb #12507f52
 def plot_gc_sweep(sweep: GCSweep, # from `gc_sweep`
                   ax=None, # matplotlib axes (a new figure if None)
                   train_gc: float | None = 0.5, # GC the models were trained at (marked; None: no mark)

@@ -24,6 +24,7 @@ def _check_min_overlap(min_overlap):
         if not 0 < min_overlap <= 1: raise ValueError(f"a fractional min_overlap must be in (0, 1], got {min_overlap}")
     elif min_overlap < 1: raise ValueError(f"min_overlap must be >= 1 bp, got {min_overlap}")
 
+# %% ../nbs/api/02b_scoring.ipynb #8f06053d
 def overlap_ok(overlap, # bp shared by two intervals (negative: disjoint)
                len_a, # length of the first interval
                len_b, # length of the second interval
@@ -36,6 +37,7 @@ def overlap_ok(overlap, # bp shared by two intervals (negative: disjoint)
         return (ov > 0) & (ov >= min_overlap * np.minimum(np.asarray(len_a), np.asarray(len_b)) - 1e-9)
     return ov >= min_overlap
 
+# %% ../nbs/api/02b_scoring.ipynb #7957bdfd
 def label_hits(hits: pd.DataFrame, # from `trace_instances` (seq, start, end, ...)
                instances: pd.DataFrame, # ground truth: seq, motif, start, end (e.g. `SimData.instances`)
                min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
@@ -54,6 +56,7 @@ def label_hits(hits: pd.DataFrame, # from `trace_instances` (seq, start, end, ..
     h['true'] = h[col].notna(); h[col] = h[col].fillna(''); h['overlap'] = h.overlap.fillna(0).astype(int)
     return h
 
+# %% ../nbs/api/02b_scoring.ipynb #d6f5b99f
 def instance_recall(hits: pd.DataFrame, # traced hits (seq, start, end)
                     instances: pd.DataFrame, # ground truth: seq, motif, start, end
                     min_overlap=0.5, # overlap needed: fraction of the shorter interval (float) or bp (int)
@@ -68,6 +71,7 @@ def instance_recall(hits: pd.DataFrame, # traced hits (seq, start, end)
     df = inst.assign(found=found).groupby('motif', sort=False).agg(planted=('found', 'size'), found=('found', 'sum')).reset_index()
     return df.assign(recall=df.found / df.planted)
 
+# %% ../nbs/api/02b_scoring.ipynb #f0349638
 def default_ks(n: int, # number of hits
                ) -> list[int]:
     "A roughly log-spaced grid of k from 1 to n."
@@ -75,6 +79,7 @@ def default_ks(n: int, # number of hits
     ks = sorted({int(round(v)) for v in np.geomspace(1, n, num=min(n, 25))} | {n})
     return [k for k in ks if 1 <= k <= n]
 
+# %% ../nbs/api/02b_scoring.ipynb #2200b929
 def topk_precision(hits: pd.DataFrame, # ranked hits (`trace_instances`), or already labelled (`label_hits`)
                    instances: pd.DataFrame | None = None, # ground truth (needed unless `hits` has a `true` column)
                    ks: Sequence[int] | None = None, # values of k (default: `default_ks`); k > number of hits is dropped
@@ -90,6 +95,7 @@ def topk_precision(hits: pd.DataFrame, # ranked hits (`trace_instances`), or alr
     return pd.DataFrame({'k': ks, 'n_true': [int(cum[k - 1]) for k in ks],
                          'precision': [float(cum[k - 1] / k) for k in ks]}, columns=['k', 'n_true', 'precision'])
 
+# %% ../nbs/api/02b_scoring.ipynb #c9548c54
 def plot_topk_precision(curves, # DataFrame from `topk_precision`, or {label: DataFrame}
                         ax=None, # matplotlib axes
                         kind: str = 'precision', # 'precision' or 'n_true' (the paper plots the count)
@@ -136,6 +142,7 @@ def tracing_precision_recall(hits: pd.DataFrame, # from `trace_instances` at (or
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/api/02b_scoring.ipynb #6e0c38aa
 def plot_precision_recall(curves, # DataFrame from `tracing_precision_recall`, or {label: DataFrame}
                           ax=None, # matplotlib axes
                           ):
@@ -184,6 +191,7 @@ class IntervalIndex:
             out[sel] = self._cum(c, ends[sel]) - self._cum(c, starts[sel])
         return out
 
+# %% ../nbs/api/02b_scoring.ipynb #0d36e0da
 def interval_coverage(chroms, # chromosome per query (or one name)
                       starts, # query starts
                       ends, # query ends

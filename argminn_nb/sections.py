@@ -137,6 +137,7 @@ def _matched_bases(X, idx, start, end) -> list[str]:
     cols = start[:, None] + np.arange(int(w[0]))                       # (n, w)
     return decode(np.ascontiguousarray(np.transpose(np.asarray(X)[idx[:, None], :, cols], (0, 2, 1))))
 
+# %% ../nbs/api/11d_sections.ipynb #48f08199
 def _placed(df: pd.DataFrame, # seq, start, end in sequence coordinates
             coords: pd.DataFrame, # where each sequence lies (chrom, start, end[, strand])
             genomic: bool, # coords are on a genome (else: positions in each FASTA record)
@@ -148,6 +149,7 @@ def _placed(df: pd.DataFrame, # seq, start, end in sequence coordinates
     return pd.DataFrame({'chrom' if genomic else 'record': g.chrom.to_numpy(), f'{on}_start': g.gstart.to_numpy(),
                          f'{on}_end': g.gend.to_numpy()}, index=df.index)
 
+# %% ../nbs/api/11d_sections.ipynb #7dcb03e5
 def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, names=None, coords=None, genomic=True) -> dict:
     "instances.tsv and instances.bed of traced hits: one sequence index (`data_index`), the strand of the filter's best "
     "match, the matched bases read on that strand, and the genome's coordinates when `coords` places the sequences."
@@ -181,6 +183,7 @@ def _write_instances(hits: pd.DataFrame, X, table: pd.DataFrame, out: Path, name
     bed.to_csv(out / 'instances.bed', sep='\t', index=False, header=False)
     return {'instances_tsv': out / 'instances.tsv', 'instances_bed': out / 'instances.bed'}
 
+# %% ../nbs/api/11d_sections.ipynb #2d49b778
 def plot_instance_positions(hits: pd.DataFrame, # traced instances: filter, start, end (from `trace_instances`)
                             length: int, # sequence length
                             names: dict | None = None, # filter -> motif name, for the labels
@@ -225,6 +228,7 @@ class _Reading:
     hits: pd.DataFrame | None = field(default=None, init=False) # traced at the rule's threshold
     inst_p: pd.DataFrame | None = field(default=None, init=False) # known instances of the traced positives (their own numbering)
 
+# %% ../nbs/api/11d_sections.ipynb #38bddf9f
 def _filters_section(r: _Reading, background, jaspar_top: int):
     "Filters as motifs: logos with their best match, each live filter beside its match (and top JASPAR matches), filters.meme."
     rep, out, link = r.rep, r.out, r.link
@@ -254,6 +258,7 @@ def _filters_section(r: _Reading, background, jaspar_top: int):
     r.names = {int(f['filter']): f.best_match for _, f in t.iterrows() if f.best_match and f.q_value < r.q}
     return fm
 
+# %% ../nbs/api/11d_sections.ipynb #45a38049
 def _jaspar_matches(r: _Reading, fm, live: pd.DataFrame, top: int):
     "Each live filter's top JASPAR 2024 CORE vertebrate matches: table and figure."
     from argminn_nb.matching import top_matches
@@ -268,6 +273,7 @@ def _jaspar_matches(r: _Reading, fm, live: pd.DataFrame, top: int):
                                                 title=f'live filters beside their top {top} JASPAR 2024 CORE vertebrate matches '
                                                       '(grey: q ≥ 0.05)'), r.out / 'jaspar_matches.png')
 
+# %% ../nbs/api/11d_sections.ipynb #53b14fda
 def _recovery_section(r: _Reading, fm, baseline, background):
     "Which motifs a filter recovers (and the baseline's filters, when given)."
     rep, link = r.rep, r.link
@@ -315,6 +321,7 @@ def _traced_section(r: _Reading, rule, n_trace):
              f"{len(hits)} instances traced in {len(pos)} positive sequences ({rule.describe()}); "
              f"{hits.seq.nunique()} sequences have at least one.", '']
 
+# %% ../nbs/api/11d_sections.ipynb #0a75ad0b
 def _planted_section(r: _Reading, rule, ks):
     "The traced instances against the known ones: top-k precision, and precision and recall per attention threshold."
     rep, link, name = r.rep, r.link, type(r.model).__name__ + ' attention tracing'
@@ -344,6 +351,7 @@ def _planted_section(r: _Reading, rule, ks):
              _md_table(pr[['threshold', 'n_hits', 'precision', 'n_found', 'n_planted', 'recall']]), '',
              f'![precision and recall]({link}tracing_precision_recall.png)', '']
 
+# %% ../nbs/api/11d_sections.ipynb #b264836f
 def _spacing_section(r: _Reading, cfg):
     "Traced spacings between every pair of the known motifs, beside the planted ones (and the simulation's gap set)."
     import matplotlib.pyplot as plt
@@ -388,6 +396,7 @@ def _instance_files_section(r: _Reading, seq_names, coords, genomic: bool):
              + (", with positions in each sequence and on the genome" if genomic else
                 ", with positions in each sequence and in its record" if coords is not None else '') + ").", '']
 
+# %% ../nbs/api/11d_sections.ipynb #22390a3a
 def _examples_section(r: _Reading, n_examples: int, random_state):
     "A few positives with the most distinct traced filters, drawn with their instances."
     rng = as_rng(random_state)
@@ -399,6 +408,7 @@ def _examples_section(r: _Reading, n_examples: int, random_state):
                                                      filter_names=r.names, window=160), r.out / 'traced_examples.png')
         r.md += [f'![traced examples]({r.link}traced_examples.png)', '']
 
+# %% ../nbs/api/11d_sections.ipynb #7d283f18
 def _finish(r: _Reading) -> InterpretationReport:
     "Tables as CSV, the Markdown section, and its HTML page."
     for k, v in r.rep.tables.items(): v.to_csv(r.out / f'{k}.csv', index=False)

@@ -33,6 +33,7 @@ def parse_region(name: str, # a FASTA record name
     s, e = int(m['start'].replace(',', '')), int(m['end'].replace(',', ''))
     return (m['chrom'], s, e, m['strand'] or '+') if e > s else None
 
+# %% ../nbs/api/04c_sequences.ipynb #d6022d8c
 def record_regions(names: Sequence[str], # FASTA record names
                    lengths: Sequence[int], # their sequence lengths (before any crop)
                    ) -> tuple[pd.DataFrame | None, str]:
@@ -88,6 +89,7 @@ class SequenceSet:
         return SequenceSet(np.concatenate([self.X, reverse_complement(self.X)]), np.concatenate([self.y, self.y]),
                            pd.concat([c, flip], ignore_index=True), self.genomic, self.note, self.sources)
 
+# %% ../nbs/api/04c_sequences.ipynb #377db9a3
 def read_records(path, # FASTA file
                  crop: int | None = None, # centre-crop every record to this length first
                  min_length: int = 1, # shortest length allowed (the model's filter width)
@@ -98,6 +100,7 @@ def read_records(path, # FASTA file
     names, X = fasta_one_hot(recs, crop=crop, min_length=min_length, source=path)
     return names, X, lengths
 
+# %% ../nbs/api/04c_sequences.ipynb #16f7dd61
 def read_sequences(fasta, # FASTA of sequences: the positives with `negatives`, or every sequence with `labels`
                    negatives=None, # FASTA of negative sequences
                    labels=None, # TSV of record name and 0/1 label, for every record of `fasta`
@@ -124,6 +127,7 @@ def read_sequences(fasta, # FASTA of sequences: the positives with `negatives`, 
     coords, genomic, note = sequence_coords(names, lengths, X.shape[-1])
     return SequenceSet(X, y, coords, genomic, note, sources)
 
+# %% ../nbs/api/04c_sequences.ipynb #4e8ccbbd
 def sequence_coords(names: Sequence[str], # FASTA record names
                     lengths: Sequence[int], # the records' lengths in the file
                     L: int, # the length used (records centre-cropped to it)
@@ -147,6 +151,7 @@ def read_instance_bed(path, # BED of motif instances (name column = motif)
     bed = read_bed(path, names=('motif', 'score', 'strand'), min_columns=4, mixed_columns='drop')
     return bed if 'strand' in bed else bed.assign(strand='.')
 
+# %% ../nbs/api/04c_sequences.ipynb #b190f556
 def read_instances(path, # BED of motif instances (name column = motif): on the genome, or on the records (chrom = record name, as `argminn simulate` writes them)
                    coords: pd.DataFrame, # where each sequence lies (`SequenceSet.coords`, `sequence_coords`)
                    ) -> pd.DataFrame:
@@ -173,6 +178,7 @@ def _chrom_key(c: str):
     m = re.fullmatch(r'(?:chr)?(\d+)', c)
     return (0, int(m[1]), '') if m else (1, 0, c)
 
+# %% ../nbs/api/04c_sequences.ipynb #6e04958f
 class SequenceSplit(NamedTuple):
     "Which sequences train, validate and test, and how that was decided."
     train: np.ndarray # indices into the SequenceSet
@@ -181,6 +187,7 @@ class SequenceSplit(NamedTuple):
     how: str # 'chrom' or 'random'
     description: str # one sentence for the report
 
+# %% ../nbs/api/04c_sequences.ipynb #90a333b8
 def split_sequences(data: SequenceSet, # from `read_sequences`
                     how: str = 'auto', # 'chrom' (hold out chromosomes), 'random' (seeded, stratified) or 'auto': chrom when coords are genomic
                     val_chroms: Sequence[str] = ('chr8', 'chr10'), # validation chromosomes (how='chrom')
@@ -286,6 +293,7 @@ class SequenceSplits(NamedTuple):
     test: SequenceSet
     split: SequenceSplit # which sequences went where, and how
 
+# %% ../nbs/api/04c_sequences.ipynb #d8582f86
 def make_sequence_splits(data: SequenceSet, # from `read_sequences`
                          batch_size: int = 128, # training batch size, reverse complements included
                          batches_per_epoch: int | None = None, # None: every sequence of the larger training class once per epoch

@@ -109,6 +109,7 @@ def eval_rule(rule: str, # boolean expression over motif names using and / or / 
         raise ValueError(f"rule {rule!r}: only motif names, 'and', 'or', 'not' and parentheses are allowed")
     return ev(tree)
 
+# %% ../nbs/api/03_simulate.ipynb #ca3daecf
 def rule_config(name: str, # dataset name
                 motifs: dict[str, Motif] | Sequence[str], # motifs (Motif objects, or built-in names)
                 rule: str, # label rule over the motif names
@@ -140,8 +141,10 @@ def _resolve_motifs(motifs) -> dict[str, Motif]:
     if all(isinstance(m, str) for m in motifs): return builtin_motifs(motifs)
     raise TypeError("motifs must be a dict, a list of Motif objects, a list of built-in motif names, or a MEME file path")
 
+# %% ../nbs/api/03_simulate.ipynb #979917ef
 def _arr(*motifs, **kw) -> Arrangement: return Arrangement(tuple(motifs), **kw)
 
+# %% ../nbs/api/03_simulate.ipynb #9575c183
 def _builtin_config(name: str) -> SimConfig:
     bg = _arr()
     if name == 'spi1':
@@ -195,6 +198,7 @@ def config_from_dict(d: dict) -> SimConfig:
     neg = arrs(d.pop('negatives', [{'weight': 1}]), 'negatives')
     return SimConfig(name, motifs, pos, neg, **d)
 
+# %% ../nbs/api/03_simulate.ipynb #a4467b66
 def get_config(dataset: str | dict | SimConfig, # built-in name, a config dict, or a SimConfig
                gc: float | None = None, # override the background GC fraction
                ) -> SimConfig:
@@ -275,6 +279,7 @@ def _sample_motif_codes(pfm: np.ndarray, n: int, rng: np.random.Generator) -> np
     u = rng.random((n, pfm.shape[1]))
     return (u[:, None, :] >= cdf[None]).sum(1).astype(np.int8)
 
+# %% ../nbs/api/03_simulate.ipynb #5acb83b0
 def _place_anywhere(widths: np.ndarray, L: int, rng: np.random.Generator) -> np.ndarray:
     "Random non-overlapping starts `(m, k)` for motifs of `widths` `(m, k)` in sequences of length `L`, in random order."
     m, k = widths.shape
@@ -286,6 +291,7 @@ def _place_anywhere(widths: np.ndarray, L: int, rng: np.random.Generator) -> np.
     starts = np.empty_like(s); np.put_along_axis(starts, order, s, axis=1)
     return starts
 
+# %% ../nbs/api/03_simulate.ipynb #63b892b2
 def _plant(cfg: SimConfig, arrangement: Arrangement, seqs: np.ndarray, codes: np.ndarray, planted: np.ndarray,
            rng: np.random.Generator) -> list[tuple]:
     "Plant `arrangement` into the sequences `seqs` of `codes` (in place); returns instance records."
@@ -341,6 +347,7 @@ def _spurious_windows(cfg: SimConfig, codes: np.ndarray, inst: pd.DataFrame, ker
         for d in range(w): cover[:, d:] |= h[:, :L - d]
     return cover
 
+# %% ../nbs/api/03_simulate.ipynb #8ee56fd2
 def generate(dataset: str | dict | SimConfig, # built-in name, config dict or SimConfig
              labels: np.ndarray, # (n,) 0/1 label of each sequence to make
              gc: float | None = None, # background GC fraction (default: the config's)
@@ -434,6 +441,7 @@ def arrangement_fractions(data: SimData) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=['label', 'arrangement', 'expected', 'observed', 'n'])
     return df.groupby(['label', 'arrangement'], as_index=False, sort=False).agg(expected=('expected', 'sum'), observed=('observed', 'first'), n=('n', 'first'))
 
+# %% ../nbs/api/03_simulate.ipynb #bbf23687
 def pair_gaps(data: SimData) -> pd.Series:
     "Gap (bp between consecutive instances) for every sequence with exactly two instances."
     inst = data.instances.sort_values(['seq', 'start'])
@@ -478,6 +486,7 @@ class SimLoader(torch.utils.data.IterableDataset):
                 yield xb, yb
             done += nb
 
+# %% ../nbs/api/03_simulate.ipynb #7eca9dca
 def eval_set(dataset: str | dict | SimConfig, # dataset name, dict or SimConfig
              n_batches: int = 10, # the paper evaluates on 10 batches
              batch_size: int = 128, # sequences per batch, reverse complements included
@@ -490,12 +499,14 @@ def eval_set(dataset: str | dict | SimConfig, # dataset name, dict or SimConfig
     d = simulate(dataset, n, gc=gc, random_state=random_state)
     return d.with_reverse_complements() if rc_augment else d
 
+# %% ../nbs/api/03_simulate.ipynb #abe854eb
 class SimSplits(NamedTuple):
     "Training loader plus fixed validation and test sets, all from independent seeds."
     train: SimLoader
     val: SimData
     test: SimData
 
+# %% ../nbs/api/03_simulate.ipynb #cb938038
 def make_splits(dataset: str | dict | SimConfig, # dataset name, dict or SimConfig
                 batches_per_epoch: int = 100, # training batches per epoch
                 eval_batches: int = 10, # batches in the validation and in the test set

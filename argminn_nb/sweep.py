@@ -39,31 +39,37 @@ def _model_keys() -> tuple:
           *inspect.signature(CNNBaseline).parameters} - {'random_state', 'self', 'options'}
     return ('kind', *sorted(ps))
 
+# %% ../nbs/api/12a_sweep.ipynb #17b5d183
 class SweepJob(NamedTuple):
     "One run of a sweep: its name, what varies, and the arguments of `pipeline.run_pipeline`."
     name: str
     settings: dict # source, seed and the options that vary between jobs
     kwargs: dict # run_pipeline arguments (without out)
 
+# %% ../nbs/api/12a_sweep.ipynb #1bd6045c
 def _check_keys(d, allowed, where: str):
     if not isinstance(d, dict): raise ValueError(f"{where} must be a mapping of keys to values, got {type(d).__name__}")
     bad = [k for k in d if k not in allowed]
     if bad: raise ValueError(f"unknown key {bad[0]!r} in {where}; allowed: {', '.join(allowed)}")
 
+# %% ../nbs/api/12a_sweep.ipynb #b3e84049
 def _cross(d: dict) -> list[dict]:
     "Every combination of the list values of `d` (scalars kept as they are)."
     keys = list(d)
     vals = [v if isinstance(v, list) else [v] for v in d.values()]
     return [dict(zip(keys, combo)) for combo in itertools.product(*vals)]
 
+# %% ../nbs/api/12a_sweep.ipynb #72de2e61
 def _source_name(src: dict) -> str:
     if 'dataset' in src: return str(src['dataset'])
     if 'peaks' in src: return Path(src['peaks']).name.split('.')[0]
     name = Path(src['fasta']).name.split('.')[0]
     return name + (f"_vs_{Path(src['negatives']).name.split('.')[0]}" if src.get('negatives') else '')
 
+# %% ../nbs/api/12a_sweep.ipynb #c9980173
 def _safe(s: str) -> str: return re.sub(r'[^A-Za-z0-9_.=+-]', '-', s)
 
+# %% ../nbs/api/12a_sweep.ipynb #2cda726e
 def read_sweep(spec, # a path to a YAML (or JSON) sweep file, or the mapping itself
                ) -> dict:
     "The sweep as a mapping, every key checked."
@@ -94,12 +100,14 @@ def read_sweep(spec, # a path to a YAML (or JSON) sweep file, or the mapping its
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds): raise ValueError(f"seeds must be a list of integers, got {seeds!r}")
     return spec
 
+# %% ../nbs/api/12a_sweep.ipynb #817e1d7b
 def _variants(spec: dict) -> list[tuple[str, dict, dict]]:
     "(name, model options, fit options) of each variant: its own options over the sweep's `model` and `fit` (one unnamed variant without `variants`)."
     base_m, base_f = dict(spec.get('model') or {}), dict(spec.get('fit') or {})
     vs = spec.get('variants') or {'': {}}
     return [(k, {**base_m, **((v or {}).get('model') or {})}, {**base_f, **((v or {}).get('fit') or {})}) for k, v in vs.items()]
 
+# %% ../nbs/api/12a_sweep.ipynb #3909fc9c
 def expand_sweep(spec, # a sweep file or mapping (see `read_sweep`)
                  ) -> list[SweepJob]:
     "The jobs of a sweep: variants × data sources × model options × fit options × seeds, each named."
@@ -128,6 +136,7 @@ def expand_sweep(spec, # a sweep file or mapping (see `read_sweep`)
     if dup: raise ValueError(f"two jobs are both named {dup[0]!r}: give the data sources distinct names (or drop the repeated entry)")
     return jobs
 
+# %% ../nbs/api/12a_sweep.ipynb #3c441048
 def record_jobs(spec, # a sweep file or mapping (see `read_sweep`)
                 ) -> dict:
     "The sweep's jobs as `experiments.run_records` jobs (name -> `train_on_simulation` / `train_on_fasta` arguments): one JSON summary per run instead of run folders, as the experiment notebooks keep them."
@@ -155,6 +164,7 @@ SUMMARY_COLUMNS = ['name', 'status', 'test_accuracy', 'test_auroc', 'live_filter
 
 def _finished(folder: Path) -> bool: return (folder / 'metrics.json').exists() and (folder / '.argminn-manifest.json').exists()
 
+# %% ../nbs/api/12a_sweep.ipynb #9c0510f5
 def _row(folder: Path) -> dict:
     "The summary row of a finished job folder."
     m = json.loads((folder / 'metrics.json').read_text())
@@ -166,6 +176,7 @@ def _row(folder: Path) -> dict:
                 recall=it.get('recall'), traced_fraction=(it.get('traced_fraction') or {}).get('positive'),
                 minutes=m.get('train_seconds', 0) / 60, error='')
 
+# %% ../nbs/api/12a_sweep.ipynb #f219bc18
 def _run_sweep_job(arg) -> dict:
     "Worker: one job (resuming its checkpoints if any) and its summary row."
     from argminn_nb.pipeline import run_pipeline
@@ -173,11 +184,13 @@ def _run_sweep_job(arg) -> dict:
     run_pipeline(**kwargs, out=out, resume=True, verbose=False)
     return _row(Path(out))
 
+# %% ../nbs/api/12a_sweep.ipynb #a40284cb
 class SweepResult(NamedTuple):
     "What `run_sweep` did: the jobs and the summary table (one row per job)."
     jobs: list
     summary: pd.DataFrame
 
+# %% ../nbs/api/12a_sweep.ipynb #2ce3bdbf
 def _write_summary(out: Path, jobs: list, rows: dict, title: str):
     from argminn_nb.report import _md_table, markdown_to_html
     table = pd.DataFrame([{**j.settings, 'name': j.name, **rows.get(j.name, dict(status='pending'))} for j in jobs])
@@ -192,6 +205,7 @@ def _write_summary(out: Path, jobs: list, rows: dict, title: str):
     markdown_to_html(out / 'summary.md')
     return table
 
+# %% ../nbs/api/12a_sweep.ipynb #4b1edebe
 def run_sweep(spec, # a sweep file or mapping (see `read_sweep`)
               out, # folder for the job folders and the summary
               workers: int = 1, # parallel workers (more than 1, or an address: Ray)

@@ -41,6 +41,7 @@ def instance_spacings(hits: pd.DataFrame, # traced hits (seq, filter, start, end
                         'gap': gap, 'order': np.where(off >= 0, 'a..b', 'b..a')})
     return out.sort_values(['seq', 'start_a', 'start_b']).reset_index(drop=True)[SPACING_COLUMNS]
 
+# %% ../nbs/api/08b_syntax.ipynb #7352afeb
 def plot_spacings(spacings: pd.DataFrame, # from `instance_spacings`
                   column: str = 'gap', # 'gap' or 'offset'
                   expected: Sequence[int] | None = None, # values to mark (e.g. the simulated gaps, shifted to filter coordinates)
@@ -77,6 +78,7 @@ def planted_gaps(instances: pd.DataFrame, # ground truth: seq, motif, start, end
     gap = np.where(m.start_b >= m.start_a, m.start_b - m.end_a, m.start_a - m.end_b)
     return pd.DataFrame({'seq': m.seq.values, 'planted_gap': gap.astype(int)})
 
+# %% ../nbs/api/08b_syntax.ipynb #fc4486e4
 def compare_spacings(spacings: pd.DataFrame, # from `instance_spacings` (filter coordinates)
                      instances: pd.DataFrame, # ground truth
                      motif_a: str, # motif of filter a
@@ -99,6 +101,7 @@ def simulated_gaps(config, # a `simulate.SimConfig`
             if {arr.motifs[j], arr.motifs[j + 1]} == {motif_a, motif_b}: out |= set(int(v) for v in g)
     return tuple(sorted(out))
 
+# %% ../nbs/api/08b_syntax.ipynb #7572b4a0
 class SpacingAgreement(NamedTuple):
     "How well traced spacings between two filters reproduce the planted ones."
     n_pairs: int # traced pairs of hits
@@ -106,6 +109,7 @@ class SpacingAgreement(NamedTuple):
     in_set: float # fraction of traced pairs whose gap − offset is a simulated gap (NaN without pairs)
     exact: float # fraction of traced pairs in one-pair sequences whose gap − offset is that sequence's planted gap
 
+# %% ../nbs/api/08b_syntax.ipynb #4d5063a6
 def spacing_agreement(spacings: pd.DataFrame, # from `instance_spacings` (filter coordinates)
                       instances: pd.DataFrame, # ground truth of the same sequences
                       motif_a: str, # motif of filter a
@@ -135,9 +139,11 @@ class PairSyntax(NamedTuple):
     null_gap: pd.Series # expected pairs per gap under the null (same number of pairs in total)
     summary: dict # counts, orientation and order fractions, top gaps and their enrichment over the null
 
+# %% ../nbs/api/08b_syntax.ipynb #8152d455
 def _orientation(strand_a: str, strand_b: str) -> str:
     return 'same' if strand_a == strand_b else 'opposite'
 
+# %% ../nbs/api/08b_syntax.ipynb #9b2cbb0c
 def _null_gaps(sp: pd.DataFrame, width: int, n_positions: int, n_null: int, rng) -> pd.Series:
     "Expected gap counts when each pair's b instance is moved to a uniformly random position of its sequence (not overlapping a)."
     a = np.repeat(sp.start_a.to_numpy(), n_null)
@@ -149,6 +155,7 @@ def _null_gaps(sp: pd.DataFrame, width: int, n_positions: int, n_null: int, rng)
     counts = pd.Series(gap).value_counts().sort_index()
     return counts * (len(sp) / max(ok.sum(), 1))
 
+# %% ../nbs/api/08b_syntax.ipynb #c93779d9
 def pair_syntax(hits: pd.DataFrame, # traced instances (seq, filter, start, end), e.g. from `TracingRule.trace` on positives
                 filter_a: int, # first filter
                 filter_b: int, # second filter (may equal filter_a)
@@ -200,6 +207,7 @@ def syntax_table(hits: pd.DataFrame, # traced instances in the positives
             'top_gaps', 'top_fraction', 'enrichment']
     return pd.DataFrame(rows, columns=cols), pairs
 
+# %% ../nbs/api/08b_syntax.ipynb #80365f83
 def plot_pair_syntax(ps: PairSyntax, # from `pair_syntax`
                      expected: Sequence[int] | None = None, # gaps to mark (e.g. the simulated set, in filter coordinates)
                      ax=None, # matplotlib axes
@@ -238,12 +246,15 @@ class _Response(nn.Module):
         p = self.model(X); p = (p.probs if hasattr(p, 'probs') else p).reshape(-1).double()
         return (torch.logit(p.clamp(1e-12, 1 - 1e-12)) if self.scale == 'logit' else p).float().reshape(-1, 1)
 
+# %% ../nbs/api/08b_syntax.ipynb #4a766d28
 def _rc(s: str) -> str: return s[::-1].translate(str.maketrans('ACGTN', 'TGCAN'))
 
+# %% ../nbs/api/08b_syntax.ipynb #da25bc82
 def _device(model: nn.Module) -> str:
     for t in (*model.parameters(), *model.buffers()): return str(t.device)
     return 'cpu'
 
+# %% ../nbs/api/08b_syntax.ipynb #c43e786f
 def implant_singles(model: nn.Module, # any model (N, 4, L) -> logits or probabilities
                     background, # one-hot background sequences (N, 4, L)
                     motifs: dict, # name -> motif string (A/C/G/T; N keeps the background base)
@@ -261,6 +272,7 @@ def implant_singles(model: nn.Module, # any model (N, 4, L) -> logits or probabi
         rows.append(dict(motif=name, delta=float(d.mean()), sem=float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0))
     return pd.DataFrame(rows)
 
+# %% ../nbs/api/08b_syntax.ipynb #24f2da89
 def spacing_curve(model: nn.Module, # any model (N, 4, L) -> logits or probabilities
                   background, # one-hot background sequences (N, 4, L)
                   motif_a: str, # first motif (string)
@@ -293,6 +305,7 @@ class Interaction(NamedTuple):
     interaction: float # f(A+B) - f(A) - f(B) + f(background)
     logic: str # one of LOGICS
 
+# %% ../nbs/api/08b_syntax.ipynb #e91032e4
 def deduce_logic(delta_a: float, delta_b: float, delta_ab: float, # responses (changes in logit over the background)
                  tolerance: float | None = None, # what counts as an effect (None: max(0.05, 25% of the largest response))
                  ) -> str:
@@ -308,6 +321,7 @@ def deduce_logic(delta_a: float, delta_b: float, delta_ab: float, # responses (c
     if sb and not sa: return 'B'
     return 'undetermined'
 
+# %% ../nbs/api/08b_syntax.ipynb #3fa47710
 def interaction(model: nn.Module, # any model (N, 4, L) -> logits or probabilities
                 background, # one-hot background sequences (N, 4, L)
                 motif_a: str, # first motif

@@ -66,6 +66,7 @@ def log_odds_filter(pfm, # (4, W) position frequency matrix
     out = np.zeros((4, width)); s = (width - lo.shape[1]) // 2; out[:, s:s + lo.shape[1]] = lo
     return out
 
+# %% ../nbs/api/05a_toys.ipynb #3968d150
 class ReadingToy(NamedTuple):
     "A hand-set ARGMINN and sequences whose reading is known (see `reading_toy`)."
     model: ARGMINN # 4 filters: SPI1, GATA1, GATTACAGGA (never attended), dead
@@ -75,6 +76,7 @@ class ReadingToy(NamedTuple):
     weight: np.ndarray # (4, 4, 10) scanner weights
     bias: np.ndarray # (4,) scanner biases
 
+# %% ../nbs/api/05a_toys.ipynb #426d3531
 def reading_toy() -> ReadingToy:
     "The hand-set ARGMINN the interpretation pages read, with its six test sequences and their planted windows."
     from argminn_nb.motifs import builtin_motifs
@@ -163,6 +165,7 @@ def mini_genome_pfms() -> dict[str, np.ndarray]:
     "The PFMs `(4, W)` (rows A, C, G, T) planted by `make_mini_genome`, by motif name."
     return {k: np.asarray(v, float) / np.asarray(v, float).sum(0) for k, (_, v) in MINI_GENOME_PFM_COUNTS.items()}
 
+# %% ../nbs/api/05a_toys.ipynb #7ed5f369
 MINI_GENOME_CHROMS = {'chr1': 80_000, 'chr2': 100_000, 'chr3': 80_000, 'chr8': 40_000, 'chr10': 40_000, 'chrX': 60_000}
 # per factor: mean distance between peaks (bp), and the probability that a peak carries each motif
 MINI_GENOME_FACTORS = {'CTCF': {'spacing': 1600, 'motifs': {'CTCF': 0.9}},
@@ -183,10 +186,12 @@ def _write_gz(path: Path, text: str):
         with open(tmp, 'wb') as raw, gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0, compresslevel=9) as gz:
             gz.write(text.encode())
 
+# %% ../nbs/api/05a_toys.ipynb #8c62a34f
 def _sample_pfm(pfm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     "One instance (codes) drawn column by column from a PFM."
     return (rng.random(pfm.shape[1])[None] >= np.cumsum(pfm, 0)[:3]).sum(0).astype(np.int8)
 
+# %% ../nbs/api/05a_toys.ipynb #9042bfe9
 def _mini_layout(sizes: dict, rng: np.random.Generator):
     "Background codes, soft-mask and N masks per chromosome."
     names = list(sizes)
@@ -232,6 +237,7 @@ class _Planter:
             return True
         return False
 
+# %% ../nbs/api/05a_toys.ipynb #e0293c7f
 def _summits(f: str, ci: int, c: str, n_chroms: int, isn: np.ndarray, spacing: int, rng) -> list[tuple]:
     "(summit, start, end) of one factor's peaks on one chromosome: summits ≥ 700 bp apart and ≥ 400 bp from N and the ends."
     L = len(isn)
@@ -253,6 +259,7 @@ def _summits(f: str, ci: int, c: str, n_chroms: int, isn: np.ndarray, spacing: i
         rows.append((s, start, end))
     return rows + forced
 
+# %% ../nbs/api/05a_toys.ipynb #411ad841
 def _factor_peaks(f: str, spec: dict, plant: _Planter, isn: dict, sizes: dict, rng) -> list[dict]:
     "One factor's peaks on every chromosome, its motifs planted near the summits; then 12 unbound decoys of its main motif."
     names, peaks = list(sizes), []
@@ -273,6 +280,7 @@ def _factor_peaks(f: str, spec: dict, plant: _Planter, isn: dict, sizes: dict, r
                 if plant(c, main, s, s + 1, f, False, tries=1): break
     return peaks
 
+# %% ../nbs/api/05a_toys.ipynb #5efd19ea
 def _footprints(inst: list, peaks: dict, sizes: dict, rng) -> list[tuple]:
     "Footprints: most bound instances (the `footprint` column is set), other factors' footprints in peaks and in the background."
     names, fps = list(sizes), []
@@ -318,6 +326,7 @@ def _write_mini_genome(out: Path, plant: _Planter, peaks: dict, fps: list, rng) 
     it.to_csv(out/'instances.tsv', sep='\t', index=False)
     return MiniGenome(fasta, paths, out/'footprints.bed.gz', out/'instances.tsv')
 
+# %% ../nbs/api/05a_toys.ipynb #e6a2c0ff
 def make_mini_genome(out_dir: str | os.PathLike, # folder to write into (created if needed)
                      random_state=0, # int, Generator or None
                      chrom_sizes: dict | None = None, # chromosome name -> length (default `MINI_GENOME_CHROMS`)

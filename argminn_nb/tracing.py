@@ -30,6 +30,7 @@ class Calibration(NamedTuple):
     table: pd.DataFrame # per filter: threshold, calls in X and in the null at it, estimated FDR
     fdr: float # the rate asked for
 
+# %% ../nbs/api/08a_tracing.ipynb #3fd32d18
 def _fdr_threshold(a: np.ndarray, a0: np.ndarray, scale: float, fdr: float) -> tuple[float, int, float, float]:
     "Threshold, calls, expected false calls and estimated FDR for activations `a` (calls) and `a0` (null calls, x scale)."
     if len(a) == 0: return np.inf, 0, 0.0, np.nan
@@ -42,6 +43,7 @@ def _fdr_threshold(a: np.ndarray, a0: np.ndarray, scale: float, fdr: float) -> t
     if k < 0: return np.inf, 0, 0.0, float(est[0])
     return float(t[k]), int(calls[k]), float(false[k]), float(est[k])
 
+# %% ../nbs/api/08a_tracing.ipynb #01a206aa
 def calibrate_activation_thresholds(model: nn.Module, # ARGMINN
                                     X, # one-hot (N, 4, L): the sequences to trace (e.g. the positives)
                                     X_null=None, # one-hot sequences without real instances (default: a dinucleotide shuffle of X)
@@ -78,6 +80,7 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z = torch.logit(p.reshape(-1).clamp(1e-7, 1 - 1e-7))
     return z.reshape(-1).float()
 
+# %% ../nbs/api/08a_tracing.ipynb #41b255a6
 class _ScannerEdit:
     "A forward hook on the model's scanner that applies `self.edit(out)` to its output (before the ReLU) while `edit` is set."
     def __init__(self, model: nn.Module):
@@ -89,6 +92,7 @@ class _ScannerEdit:
         return self
     def __exit__(self, *exc): self.edit = None; self.handle.remove(); return False
 
+# %% ../nbs/api/08a_tracing.ipynb #e99f7db6
 def instance_drops(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
                    X, # one-hot (N, 4, L) the instances were traced in
                    hits: pd.DataFrame, # traced instances (seq, filter, start), e.g. from `trace_instances`
@@ -112,6 +116,7 @@ def instance_drops(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
         off = batched(model, X[seq], run, others=(f, pos), batch_size=batch_size, device=device, check=False).numpy()
     return base[seq] - off
 
+# %% ../nbs/api/08a_tracing.ipynb #852c8170
 def confirm_instances(model: nn.Module, # a model with a `scanner` Conv1d (ARGMINN)
                       X, # one-hot (N, 4, L) the instances were traced in
                       hits: pd.DataFrame, # traced instances (`trace_instances`)
@@ -191,6 +196,7 @@ class TracingDiagnostics:
     diffuse: bool # fewer than `min_traced` of the positives have a traced instance
     message: str # one paragraph saying what was found (and, when diffuse, what to try)
 
+# %% ../nbs/api/08a_tracing.ipynb #618f6b5e
 def tracing_diagnostics(model: nn.Module, # ARGMINN
                         X, # one-hot (N, 4, L), both classes
                         y, # (N,) labels (or the model's own calls)

@@ -35,6 +35,7 @@ def _probs_1d(out: torch.Tensor) -> torch.Tensor:
     if out.ndim != 1: raise ValueError(f"the model must return one probability per sequence, shape (N,); got {tuple(out.shape)}")
     return out
 
+# %% ../nbs/api/07_train.ipynb #ee7658b4
 def check_labels(y, # (N,) labels
                  name: str = 'y', # name used in error messages
                  ):
@@ -48,6 +49,7 @@ def check_labels(y, # (N,) labels
                          f"({int(bad.sum())} of {len(yt)} labels are neither 0 nor 1)")
     return y
 
+# %% ../nbs/api/07_train.ipynb #651f9416
 def predict(model: nn.Module, # model mapping one-hot (N, 4, L) to probabilities (N,)
             X, # one-hot (N, 4, L) NumPy array or tensor
             batch_size: int = 256, # sequences per forward pass
@@ -70,6 +72,7 @@ def auroc(y, # (N,) labels in {0, 1}
     r = rankdata(p)
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
+# %% ../nbs/api/07_train.ipynb #bb3314e2
 class Metrics(NamedTuple):
     "Evaluation of a binary classifier on a labelled set."
     accuracy: float # fraction correct at threshold 0.5
@@ -77,6 +80,7 @@ class Metrics(NamedTuple):
     auroc: float # area under the ROC curve
     n: int # number of sequences
 
+# %% ../nbs/api/07_train.ipynb #0eca6caa
 def metrics_from_probs(y, # (N,) labels in {0, 1}
                        p, # (N,) predicted probabilities
                        ) -> Metrics:
@@ -91,6 +95,7 @@ def metrics_from_probs(y, # (N,) labels in {0, 1}
     bce = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
     return Metrics(float(np.mean((p >= 0.5) == (y >= 0.5))), bce, auroc(y, p), len(y))
 
+# %% ../nbs/api/07_train.ipynb #cad02982
 def evaluate(model: nn.Module, # model mapping one-hot (N, 4, L) to probabilities (N,)
              X, # one-hot (N, 4, L), or an (X, y) pair / object with .X and .y when y is None
              y=None, # (N,) labels in {0, 1}
@@ -148,6 +153,7 @@ def _finite_output(out: torch.Tensor, what: str, epoch: int, batch: int) -> torc
                                  f"training stopped. Lower the learning rate, or check the model and the inputs")
     return out
 
+# %% ../nbs/api/07_train.ipynb #b544165e
 def _forward_terms(model, X, y, loss_fn: RegularizedLoss, se: int, epoch: int, batch: int) -> LossTerms:
     "Loss terms of one batch at schedule epoch `se` (a non-finite model output is a FloatingPointError naming `epoch` and `batch`)."
     if loss_fn.regularize:
@@ -162,6 +168,7 @@ def _forward_terms(model, X, y, loss_fn: RegularizedLoss, se: int, epoch: int, b
     zero = bce.new_zeros(())
     return LossTerms(bce, bce, zero, zero, 0.0, 0.0, zero, 0.0)
 
+# %% ../nbs/api/07_train.ipynb #c52719c6
 def _check_finite(terms: LossTerms, epoch: int, batch: int):
     "Raise a `FloatingPointError` naming the first non-finite loss term."
     checks = [('prediction loss', terms.prediction), ('overlap loss L_o', terms.overlap), ('L1 penalty', terms.l1),
@@ -175,15 +182,18 @@ def _check_finite(terms: LossTerms, epoch: int, batch: int):
             raise FloatingPointError(f"non-finite {name} ({v.item()}) at epoch {epoch}, batch {batch}; training stopped. "
                                      f"Lower the learning rate or the λ schedule, or check the inputs")
 
+# %% ../nbs/api/07_train.ipynb #9ca0ac3a
 def _rng_states(device) -> dict:
     st = {'cpu': torch.random.get_rng_state()}
     if device.type == 'cuda': st['cuda'] = torch.cuda.get_rng_state(device)
     return st
 
+# %% ../nbs/api/07_train.ipynb #45294855
 def _set_rng_states(st: dict, device):
     torch.random.set_rng_state(st['cpu'])
     if device.type == 'cuda' and 'cuda' in st: torch.cuda.set_rng_state(st['cuda'], device)
 
+# %% ../nbs/api/07_train.ipynb #0876c824
 def _save(obj, path: Path):
     save_checkpoint(obj, path)
 
@@ -191,6 +201,7 @@ def _save(obj, path: Path):
 class ResumeError(ValueError):
     "A run that cannot be resumed from its checkpoints (the message says which file and what to do)."
 
+# %% ../nbs/api/07_train.ipynb #b2c76f0c
 @dataclass
 class _FitState:
     "Where a `fit` run stands: its history, the best state so far, the early-stopping flag and the λ schedules' hold."
@@ -205,6 +216,7 @@ class _FitState:
     delay: int = 0 # epochs the schedules were held (schedule epoch = epoch - delay)
     gate_open: bool = True # the schedules run (the model is learning, or there is no hold)
 
+# %% ../nbs/api/07_train.ipynb #8226091f
 _RESUME_KEYS = ('model_class', 'lr', 'reduction', 'regularize', 'warmup_until_auroc', 'warmup_min_gain')
 
 def _resume_state(path: Path, model, opt, stopper, meta: dict, gate: bool, device, verbose: bool) -> _FitState:
@@ -223,6 +235,7 @@ def _resume_state(path: Path, model, opt, stopper, meta: dict, gate: bool, devic
     if verbose: print(f"resuming from epoch {st.start} ({path})")
     return st
 
+# %% ../nbs/api/07_train.ipynb #6c1cbe2a
 def _save_checkpoints(ckdir: Path, st: _FitState, model, opt, stopper, epoch: int, vloss: float, vacc: float, meta: dict, device):
     "best.pt when this epoch is the best so far; last.pt (everything needed to resume) every epoch."
     if st.best_epoch == epoch:
@@ -249,6 +262,7 @@ def _hold_schedules(st: _FitState, schedules, epoch: int, warmup_until_auroc: fl
     st.delay += 1
     return True
 
+# %% ../nbs/api/07_train.ipynb #62a7bdc5
 def _train_epoch(model, train_loader, loss_fn: RegularizedLoss, opt, epoch: int, se: int, device, grad_clip, verbose: bool) -> dict:
     "One pass over the training batches at schedule epoch `se`: the history row's epoch, λ values and mean loss terms."
     if hasattr(train_loader, 'set_epoch'): train_loader.set_epoch(epoch)
@@ -270,6 +284,7 @@ def _train_epoch(model, train_loader, loss_fn: RegularizedLoss, opt, epoch: int,
     return dict(epoch=epoch, schedule_epoch=se, lambda_o=lam[0], lambda_l=lam[1], lambda_e=lam[2],
                 **{f'train_{k}': v / nb for k, v in sums.items()})
 
+# %% ../nbs/api/07_train.ipynb #369aecaa
 def _validate(model, row: dict, val, eval_batch_size: int, device) -> tuple[float, float]:
     "Validation loss and accuracy, added to the history row (without validation data: the training prediction loss)."
     if val is None: return row['train_prediction'], float('nan')
@@ -278,6 +293,7 @@ def _validate(model, row: dict, val, eval_batch_size: int, device) -> tuple[floa
     row.update(val_loss=mv.loss, val_accuracy=mv.accuracy, val_auroc=mv.auroc)
     return mv.loss, mv.accuracy
 
+# %% ../nbs/api/07_train.ipynb #a4238ffd
 def _keep_best(st: _FitState, model, row: dict, vloss: float, vacc: float, stopper, validated: bool, warmup_until_auroc):
     "After a settled epoch: keep the model if its validation loss is the best so far, and step early stopping once it learns."
     if st.best_epoch < 0 or vloss < st.best_loss:
@@ -376,6 +392,7 @@ class SeedsResult:
     results: dict # seed -> TrainResult
     table: pd.DataFrame # one row per seed: best epoch, validation accuracy and loss, time, selected
 
+# %% ../nbs/api/07_train.ipynb #70eb9c2c
 def train_seeds(make_model: Callable[[int], nn.Module], # seed -> freshly initialised model
                 train_loader, # a loader, or seed -> loader
                 val_data, # validation set, (X, y) or object with .X and .y

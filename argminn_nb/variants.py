@@ -30,6 +30,7 @@ def _vcf_lines(path: Path):
     if raw[:2] == b'\x1f\x8b': raw = gzip.decompress(raw)
     return raw.decode('utf-8', 'replace').splitlines()
 
+# %% ../nbs/api/08c_variants.ipynb #3840c2e2
 def read_vcf(path, # VCF file (plain or gzip/bgzip)
              genome=None, # a `genome.Genome` (or FASTA path) to check chromosomes and REF alleles against
              skip_invalid: bool = False, # skip (and count) invalid records instead of stopping at the first
@@ -73,6 +74,7 @@ class VariantWindows(NamedTuple):
     ref_len: np.ndarray # (N,) bases of REF
     alt_len: np.ndarray # (N,) bases of ALT
 
+# %% ../nbs/api/08c_variants.ipynb #3e0774ca
 def variant_windows(variants: pd.DataFrame, # from `read_vcf` (chrom, pos, ref, alt)
                     genome, # a `genome.Genome`
                     length: int = 500, # window length the model reads
@@ -96,6 +98,7 @@ def variant_windows(variants: pd.DataFrame, # from `read_vcf` (chrom, pos, ref, 
 def _instance_text(df: pd.DataFrame, names: dict) -> list[str]:
     return [f"{names.get(int(f), f'filter {int(f)}')}@{int(s)}-{int(e)}" for f, s, e in zip(df['filter'], df['start'], df['end'])]
 
+# %% ../nbs/api/08c_variants.ipynb #b9c9977d
 def _compare_instances(h_ref: pd.DataFrame, h_alt: pd.DataFrame, at: np.ndarray, shift: np.ndarray, n: int, names: dict):
     "Per variant: instances lost and gained (text), comparing in reference coordinates."
     h_ref, a = h_ref.reset_index(drop=True), h_alt.reset_index(drop=True)     # rows are matched by position below
@@ -113,6 +116,7 @@ def _compare_instances(h_ref: pd.DataFrame, h_alt: pd.DataFrame, at: np.ndarray,
     fmt = lambda rows: '; '.join(_instance_text(pd.DataFrame(rows), names)) if rows else ''
     return [fmt(x) for x in lost], [fmt(x) for x in gained]
 
+# %% ../nbs/api/08c_variants.ipynb #900f2a27
 def _passes(model: nn.Module, X: np.ndarray, traced: bool, batch_size: int, device):
     "Logits, and for a model with a scanner its activations (and attention, when traced), in one forward pass per batch."
     from argminn_nb.interpret import scanner_activations
@@ -124,6 +128,7 @@ def _passes(model: nn.Module, X: np.ndarray, traced: bool, batch_size: int, devi
     A = scanner_activations(model, X, batch_size, device) if getattr(model, 'scanner', None) is not None else None
     return z, A, None
 
+# %% ../nbs/api/08c_variants.ipynb #d2b0036b
 def variant_effects(model: nn.Module, # trained model: ARGMINN (prediction, instances, activations) or any model with a scanner
                     windows: VariantWindows, # from `variant_windows` (or paired sequences, see `paired_windows`)
                     rule=None, # `tracing.TracingRule` for the instances (None: `tracing.DEFAULT_RULE`)
