@@ -15,16 +15,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .core import as_rng, get_device
+from .core import as_rng, eval_mode, get_device, seed_of, to_tensor
 from .dna import check_one_hot
-from .inference import batched
+from .inference import _model_device, batched
 from .train import predict
+from .mems import _frozen, mem_samples
 
 # %% auto #0
 __all__ = ['DEFAULT_THRESHOLDS', 'restricted_predictions', 'count_regions', 'mask_regions', 'planted_mask', 'ExplanationEval',
            'evaluate_explanations', 'top_sets', 'SizeMatchedEval', 'evaluate_at_sizes', 'motif_sets',
            'motif_subset_scores', 'minimal_motif_sets', 'syntax_rules', 'LogicDeduction', 'deduce_logic',
-           'plot_threshold_curves', 'plot_size_curves', 'plot_explanations']
+           'plot_threshold_curves', 'plot_size_curves', 'plot_explanations', 'keep_gradient_check']
 
 # %% ../nbs/api/11a_explanations.ipynb #4dd7b657
 class _Redrawn:
@@ -425,3 +426,34 @@ def plot_explanations(scores: Mapping[str, np.ndarray], # explainer name -> (L,)
     ax.legend(fontsize=7, loc='center right')
     if title: ax.set_title(title, fontsize=9)
     return ax
+
+# %% ../nbs/api/11a_explanations.ipynb #f1a2b3c5
+def keep_gradient_check(predictor: nn.Module, # frozen predictor (N, 4, L) -> probabilities (N,)
+                        X, # (N, 4, L) one-hot sequences
+                        keep: float, # keep probability applied to every base
+                        n_samples: int = 10, # samples per sequence (K)
+                        temperature: float = 0.5, # relaxed-Bernoulli temperature
+                        n_rep: int = 8, # noise draws averaged on each side
+                        h: float = 0.05, # finite-difference step
+                        random_state: int = 0, # seed of the noise
+                        ) -> tuple[float, float]:
+    "`(finite difference, straight-through)` estimates of d E f(x̃) / d keep, keep moved at every base of every sequence."
+    dev = _model_device(predictor) or torch.device('cpu')
+    Xt = to_tensor(check_one_hot(X), device=dev)
+    N, _, L = Xt.shape
+    seed = seed_of(random_state, 2**62)
+    def Ef(k):
+        with torch.no_grad():
+            return float(np.mean([predictor(mem_samples(Xt, torch.full((N, L), k, device=dev), n_samples, temperature,
+                                                        torch.Generator().manual_seed(seed + r))).mean().item()
+                                  for r in range(n_rep)]))
+    lo, hi = max(keep - h, 0.0), min(keep + h, 1.0)
+    kt = torch.full((N, L), float(keep), device=dev, requires_grad=True)
+    st = 0.0
+    with eval_mode(predictor):                                                  # both estimates in eval mode
+        fd = (Ef(hi) - Ef(lo)) / (hi - lo)
+        for r in range(n_rep):
+            s = mem_samples(Xt, kt, n_samples, temperature, torch.Generator().manual_seed(seed + n_rep + r))
+            (g,) = torch.autograd.grad(predictor(s).mean(), kt)
+            st += float(g.sum()) / n_rep                                        # every base of every sequence moves
+    return fd, st

@@ -25,8 +25,7 @@ from .train import predict
 __all__ = ['MEM_DEFAULTS', 'PAPER_RECIPE', 'PAPER_FIT', 'EXPLAINER_METRIC', 'SCRAMBLER_DEFAULTS', 'LINDER_SCRAMBLER',
            'bounded_sigma', 'kernel_band', 'gaussian_mask_logits', 'random_one_hot', 'relaxed_bernoulli_st',
            'mem_samples', 'categorical_st', 'MEMRecipe', 'bound_logits', 'MEMOutput', 'MEM', 'ScramblerRecipe',
-           'ScramblerOutput', 'pssm_information', 'Scrambler', 'keep_gradient_check', 'ExplainerFit', 'fit_explainer',
-           'explain']
+           'ScramblerOutput', 'pssm_information', 'Scrambler', 'ExplainerFit', 'fit_explainer', 'explain']
 
 # %% ../nbs/api/11_mems.ipynb #4ae2f052
 def bounded_sigma(raw, # unconstrained values (tensor)
@@ -383,37 +382,6 @@ class Scrambler(nn.Module):
             bits = -torch.log2((out.pssm * X).sum(1).clamp_min(1e-8)).mean(1)
         con = reg_weight * self.lam * ((self.t_bits - bits) ** 2).mean()
         return {'total': pred + con, 'pred': pred, 'con': con, 'bits': bits.mean().detach()}
-
-# %% ../nbs/api/11_mems.ipynb #f1a2b3c5
-def keep_gradient_check(predictor: nn.Module, # frozen predictor (N, 4, L) -> probabilities (N,)
-                        X, # (N, 4, L) one-hot sequences
-                        keep: float, # keep probability applied to every base
-                        n_samples: int = 10, # samples per sequence (K)
-                        temperature: float = 0.5, # relaxed-Bernoulli temperature
-                        n_rep: int = 8, # noise draws averaged on each side
-                        h: float = 0.05, # finite-difference step
-                        random_state: int = 0, # seed of the noise
-                        ) -> tuple[float, float]:
-    "`(finite difference, straight-through)` estimates of d E f(x̃) / d keep, keep moved at every base of every sequence."
-    dev = _model_device(predictor) or torch.device('cpu')
-    Xt = to_tensor(check_one_hot(X), device=dev)
-    N, _, L = Xt.shape
-    seed = seed_of(random_state, 2**62)
-    def Ef(k):
-        with torch.no_grad():
-            return float(np.mean([predictor(mem_samples(Xt, torch.full((N, L), k, device=dev), n_samples, temperature,
-                                                        torch.Generator().manual_seed(seed + r))).mean().item()
-                                  for r in range(n_rep)]))
-    lo, hi = max(keep - h, 0.0), min(keep + h, 1.0)
-    kt = torch.full((N, L), float(keep), device=dev, requires_grad=True)
-    st = 0.0
-    with eval_mode(predictor):                                                  # both estimates in eval mode
-        fd = (Ef(hi) - Ef(lo)) / (hi - lo)
-        for r in range(n_rep):
-            s = mem_samples(Xt, kt, n_samples, temperature, torch.Generator().manual_seed(seed + n_rep + r))
-            (g,) = torch.autograd.grad(predictor(s).mean(), kt)
-            st += float(g.sum()) / n_rep                                        # every base of every sequence moves
-    return fd, st
 
 # %% ../nbs/api/11_mems.ipynb #e17a8aec
 class _frozen:

@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -31,7 +31,7 @@ from .train import ResumeError, Metrics, SeedsResult, evaluate, plot_history, tr
 __all__ = ['CPU_SIZE', 'GPU_SIZE', 'PAPER_TABLE_S1', 'RUN_OUTPUTS', 'schedules_for', 'entropy_schedule_for', 'TrainingRun',
            'SourceSplits', 'train_on', 'splits_from_simulation', 'splits_from_peaks', 'splits_from_fasta',
            'train_on_simulation', 'train_on_peaks', 'train_on_fasta', 'run_jobs', 'filter_logo_figure',
-           'PipelineResult', 'check_source', 'run_pipeline']
+           'PipelineResult', 'check_source', 'DataSource', 'run_pipeline']
 
 # %% ../nbs/api/12_pipeline.ipynb #d0f4ab75
 def schedules_for(epochs: int, # total epochs
@@ -329,8 +329,31 @@ def check_source(dataset=None, peaks=None, genome=None, fasta=None, negatives=No
         raise ValueError(f"{flag('fasta')} needs its labels one way: {flag('negatives')} (a FASTA of negatives) or "
                          f"{flag('labels')} (a labels TSV), exactly one of the two")
 
+# %% ../nbs/api/12_pipeline.ipynb #151cb592
+@dataclass(frozen=True)
+class DataSource:
+    "Where a run's data come from — a simulated dataset, ChIP-seq peaks on a genome, or a user's FASTA — checked when made."
+    dataset: str | None = None # simulated dataset (when no source is given: 'spi1')
+    peaks: object = None # narrowPeak/BED file of ChIP-seq peaks (with `genome`)
+    genome: object = None # genome FASTA for `peaks`
+    fasta: object = None # FASTA of a user's sequences: the positives with `negatives`, or all of them with `labels`
+    negatives: object = None # FASTA of negative sequences (with `fasta`)
+    labels: object = None # TSV of record name and 0/1 label (with `fasta`)
+    crop: int | None = None # centre-crop the `fasta` records to this length
+    instances: object = None # BED of known motif instances in the `fasta` records (or on the genome): precision and recall of the traced ones
+    split_kwargs: dict | None = None # hold-out options: `sequences.split_sequences` for `fasta` (how, val_chroms, test_chroms, fractions), `peaks.PeakLoader` for `peaks` (val_chroms, test_chroms)
+    on_missing_chrom: str = 'raise' # peaks on chromosomes absent from the genome: 'raise' or 'skip'
+
+    def __post_init__(self):
+        check_source(self.dataset, self.peaks, self.genome, self.fasta, self.negatives, self.labels, self.crop, self.instances)
+
+    @property
+    def kind(self) -> str:
+        "'simulation', 'peaks' or 'fasta'."
+        return 'peaks' if self.peaks is not None else 'fasta' if self.fasta is not None else 'simulation'
+
 # %% ../nbs/api/12_pipeline.ipynb #320ce9ed
-def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'; not with `peaks`)
+def run_pipeline(source: DataSource | str | None = None, # a `DataSource`, or a simulated dataset's name (default 'spi1')
                  model: str = 'argminn', # 'argminn' or 'cnn'
                  epochs: int | None = None, # None: CPU_SIZE / GPU_SIZE by device
                  batches_per_epoch: int | None = None, # None: CPU_SIZE / GPU_SIZE by device
@@ -340,23 +363,22 @@ def run_pipeline(dataset: str | None = None, # simulated dataset (default 'spi1'
                  random_state: int = 0, # seed of the simulated data / of the genome windows
                  verbose: bool = True, # progress bars and messages
                  eval_batches: int = 10, # batches of 128 in the validation and test sets (simulated data)
-                 peaks=None, # narrowPeak/BED file: train on ChIP-seq peaks instead of a simulation
-                 genome=None, # genome FASTA for `peaks`
                  interpret: bool = True, # add the model-reading section (`report.interpretation_report`)
                  force: bool = False, # replace an existing non-empty `out` (one written by this function)
                  resume: bool = False, # continue an interrupted run from its per-epoch checkpoints
-                 on_missing_chrom: str = 'raise', # peaks on chromosomes absent from the genome: 'raise' or 'skip'
-                 fasta=None, # FASTA of a user's sequences: the positives with `negatives`, or all of them with `labels`
-                 negatives=None, # FASTA of negative sequences (with `fasta`)
-                 labels=None, # TSV of record name and 0/1 label (with `fasta`)
-                 crop: int | None = None, # centre-crop the `fasta` records to this length
-                 instances=None, # BED of known motif instances in the `fasta` records (or on the genome): precision and recall of the traced ones
-                 split_kwargs: dict | None = None, # hold-out options: `sequences.split_sequences` for `fasta` (how, val_chroms, test_chroms, fractions), `peaks.PeakLoader` for `peaks` (val_chroms, test_chroms)
                  model_options: dict | None = None, # constructor arguments of the model (e.g. attention='entmax15', n_layers=4)
                  fit_options: dict | None = None, # more `train.fit` arguments (lr, grad_clip, ...; attention_entropy=λ: the authors' entropy schedule to λ)
+                 **source_fields, # the source's fields instead of a `DataSource` (dataset=, peaks= and genome=, fasta= and negatives=, ...)
                  ) -> PipelineResult:
     "Train, test, and write checkpoints, model, metrics.json, training curves, filter logos and report.md to `out`."
-    check_source(dataset, peaks, genome, fasta, negatives, labels, crop, instances)
+    bad = sorted(set(source_fields) - {f.name for f in fields(DataSource)})
+    if bad: raise TypeError(f"run_pipeline got an unexpected keyword argument {bad[0]!r}")
+    if isinstance(source, DataSource) and source_fields:
+        raise ValueError(f"give the source as a DataSource or as its fields ({', '.join(source_fields)}), not both")
+    src = source if isinstance(source, DataSource) else DataSource(**({} if source is None else {'dataset': source}), **source_fields)
+    dataset, peaks, genome, fasta, negatives, labels, crop, instances = (src.dataset, src.peaks, src.genome, src.fasta,
+                                                                         src.negatives, src.labels, src.crop, src.instances)
+    split_kwargs, on_missing_chrom = src.split_kwargs, src.on_missing_chrom
     for what, f in (('peak file', peaks), ('genome FASTA', genome), ('FASTA file', fasta), ('negatives FASTA', negatives),
                     ('labels file', labels), ('instances BED', instances)):
         if f is not None and not Path(f).exists(): raise FileNotFoundError(f"{what} not found: {f}")

@@ -4,9 +4,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from argminn_nb.mems import (MEM, Scrambler, bounded_sigma, explain, fit_explainer, gaussian_mask_logits, kernel_band,
-                             keep_gradient_check)
-from argminn_nb.explanations import (count_regions, deduce_logic, evaluate_explanations, planted_mask,
+from argminn_nb.mems import MEM, Scrambler, bounded_sigma, explain, fit_explainer, gaussian_mask_logits, kernel_band
+from argminn_nb.explanations import (count_regions, deduce_logic, evaluate_explanations, keep_gradient_check, planted_mask,
                                      restricted_predictions)
 from argminn_nb.toys import KmerRule, toy_kmer_data
 from argminn_nb.models import ResidualClassifier
