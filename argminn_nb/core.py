@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import pickle
@@ -21,8 +22,8 @@ import torch
 # %% auto #0
 __all__ = ['as_rng', 'seed_of', 'seed_streams', 'to_numpy', 'as_torch_generator', 'get_device', 'eval_mode', 'torch_seeded',
            'torch_threads_kept', 'import_quietly', 'busy_cores', 'available_cores', 'default_threads', 'adam',
-           'LineProgress', 'progress', 'to_tensor', 'split_xy', 'EpochLoader', 'batch_slices', 'atomic_path',
-           'default_cache_dir', 'save_checkpoint', 'load_checkpoint']
+           'LineProgress', 'progress', 'to_tensor', 'split_xy', 'EpochLoader', 'options_over', 'batch_slices',
+           'atomic_path', 'default_cache_dir', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/api/00_core.ipynb #f436ba59
 def as_rng(random_state: int | np.random.Generator | np.random.SeedSequence | None = None, # seed, generator or None
@@ -245,6 +246,18 @@ class EpochLoader(torch.utils.data.IterableDataset):
         "The epoch this pass is (and the next pass, unless `set_epoch` says otherwise, is the one after)."
         e = self._epoch; self._epoch += 1
         return e
+
+# %% ../nbs/api/00_core.ipynb #d5bb6dc0
+def options_over(owner: str, # who takes the options (for the error message)
+                 options: dict, # keyword arguments given, each a field of one of `configs`
+                 *configs, # dataclass instances
+                 ) -> tuple:
+    "Each of `configs` with the `options` that are its fields applied; an option that is no config's field is a TypeError naming it."
+    names = [{f.name for f in dataclasses.fields(c)} for c in configs]
+    bad = sorted(set(options).difference(*names))
+    if bad: raise TypeError(f"{owner} got an unexpected keyword argument {bad[0]!r}; its options are the fields of "
+                            f"{' and '.join(type(c).__name__ for c in configs)}")
+    return tuple(dataclasses.replace(c, **{k: v for k, v in options.items() if k in n}) for c, n in zip(configs, names))
 
 # %% ../nbs/api/00_core.ipynb #17985a7a
 def batch_slices(n: int, # number of items

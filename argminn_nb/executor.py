@@ -35,7 +35,6 @@ def _threads_env(threads: int) -> dict:
 # %% ../nbs/api/00b_executor.ipynb #55d2ae64
 def _run_here(fn, arg, threads: int):
     "One job in a worker: PyTorch and numba limited to `threads` threads."
-    import torch
     os.environ.update(_threads_env(threads)); torch.set_num_threads(threads)
     return fn(arg)
 

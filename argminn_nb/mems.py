@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import adam, as_rng, as_torch_generator, seed_of, progress, batch_slices, eval_mode, get_device, to_tensor, torch_seeded
+from .core import (adam, as_rng, as_torch_generator, batch_slices, get_device, options_over, progress, to_tensor,
+                             torch_seeded)
 from .dna import check_one_hot
-from .inference import _model_device, batched
+from .inference import batched
 from .models import TrunkConfig
 from .train import predict
 
@@ -141,15 +142,9 @@ PAPER_RECIPE = MEMRecipe(init_keep=None, logit_clamp=None, pred_loss='abs', pred
 PAPER_FIT = dict(warmup=0.0)   # ... and its training: MEM(kind, recipe=PAPER_RECIPE); fit_explainer(..., **PAPER_FIT)
 EXPLAINER_METRIC = {'sufficient': 'sufficiency', 'inclusion': 'sufficiency', 'necessary': 'necessity', 'occlusion': 'necessity'}
 
-def _recipe_and_trunk(recipe, trunk, options: dict, owner: str) -> tuple:
-    "`recipe` and the trunk config (a TrunkConfig, a dict of its fields or None) with `options` (fields of either) applied."
-    rf, tf = {f.name for f in fields(recipe)}, {f.name for f in fields(TrunkConfig)}
-    bad = sorted(set(options) - rf - tf)
-    if bad: raise TypeError(f"{owner} got an unexpected keyword argument {bad[0]!r}; its options are the fields of "
-                            f"{type(recipe).__name__} and TrunkConfig")
-    trunk = TrunkConfig(**trunk) if isinstance(trunk, dict) else (trunk or TrunkConfig())
-    return (replace(recipe, **{k: v for k, v in options.items() if k in rf}),
-            replace(trunk, **{k: v for k, v in options.items() if k in tf}))
+def _as_trunk(trunk) -> TrunkConfig:
+    "A TrunkConfig from a TrunkConfig, a dict of its fields, or None (the default)."
+    return TrunkConfig(**trunk) if isinstance(trunk, dict) else (trunk or TrunkConfig())
 
 # %% ../nbs/api/11_mems.ipynb #83e6a4ac
 _MEM_KINDS = {'s': 'sufficient', 'sufficient': 'sufficient', 's-mem': 'sufficient',
@@ -202,7 +197,7 @@ class MEM(nn.Module):
         super().__init__()
         if kind not in _MEM_KINDS: raise ValueError(f"kind must be 'sufficient' or 'necessary', got {kind!r}")
         self.kind = _MEM_KINDS[kind]
-        self.recipe, self.trunk_config = _recipe_and_trunk(recipe or MEMRecipe(), trunk, options, 'MEM')
+        self.recipe, self.trunk_config = options_over('MEM', options, recipe or MEMRecipe(), _as_trunk(trunk))
         r, d = self.recipe, MEM_DEFAULTS[self.kind]
         sigma_min, sigma_max, init_keep, logit_clamp, clamp, mask_target = (r.sigma_min, r.sigma_max, r.init_keep, r.logit_clamp,
                                                                              r.clamp, r.mask_target)
@@ -332,7 +327,7 @@ class Scrambler(nn.Module):
         d = SCRAMBLER_DEFAULTS[kind]
         self.lam = d['lam'] if lam is None else float(lam)
         self.t_bits = d['t_bits'] if t_bits is None else float(t_bits)
-        self.recipe, self.trunk_config = _recipe_and_trunk(recipe or ScramblerRecipe(), trunk, options, 'Scrambler')
+        self.recipe, self.trunk_config = options_over('Scrambler', options, recipe or ScramblerRecipe(), _as_trunk(trunk))
         self.n_samples = int(self.recipe.n_samples)
         encoding, conservation = self.recipe.encoding, self.recipe.conservation
         if encoding not in _ENCODINGS: raise ValueError(f"encoding must be one of {list(_ENCODINGS)}, got {encoding!r}")

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -16,7 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .attention import ATTENTION_MAPS, attention_map
-from .core import get_device, load_checkpoint, save_checkpoint, torch_seeded
+from .core import get_device, load_checkpoint, options_over, save_checkpoint, torch_seeded
 from .dna import check_one_hot
 
 # %% auto #0
@@ -171,12 +171,8 @@ class SyntaxBuilderConfig:
 # %% ../nbs/api/05_models.ipynb #6bdad12d
 def _builder_config(builder, options: dict) -> SyntaxBuilderConfig:
     "`builder` (a SyntaxBuilderConfig, a dict of its fields or None) with `options` over it; an unknown option is a TypeError."
-    names = {f.name for f in fields(SyntaxBuilderConfig)}
-    bad = sorted(set(options) - names)
-    if bad: raise TypeError(f"ARGMINN got an unexpected keyword argument {bad[0]!r}; its options are n_filters, filter_width, "
-                            f"in_channels and the fields of SyntaxBuilderConfig ({', '.join(sorted(names))})")
     b = SyntaxBuilderConfig(**builder) if isinstance(builder, dict) else (builder or SyntaxBuilderConfig())
-    return replace(b, **options)
+    return options_over('ARGMINN', options, b)[0]
 
 # %% ../nbs/api/05_models.ipynb #01eec651
 class ARGMINN(nn.Module):

@@ -9,14 +9,14 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .core import EpochLoader, as_rng, progress, seed_of, seed_streams
+from .core import EpochLoader, as_rng, options_over, progress, seed_of, seed_streams
 from .dna import codes_to_one_hot, reverse_complement
 from .genome import Genome, read_bed, read_peaks
 from .scoring import IntervalIndex, interval_coverage
@@ -189,9 +189,8 @@ class PeakLoader(EpochLoader):
                  random_state=None, # int, Generator or None
                  **options, # single fields of `WindowRules` over `rules` (e.g. window=1000, rc_augment=False)
                  ):
-        bad = sorted(set(options) - {f.name for f in fields(WindowRules)})
-        if bad: raise TypeError(f"PeakLoader got an unexpected keyword argument {bad[0]!r}")
-        self.rules = r = replace(rules or WindowRules(), **options)
+        self.rules, = options_over('PeakLoader', options, rules or WindowRules())
+        r = self.rules
         window, rc_augment, overlap_rule, max_n, exclude_peaks = r.window, r.rc_augment, r.overlap_rule, r.max_n, r.exclude_peaks
         self.genome = genome if isinstance(genome, Genome) else Genome(genome)
         peaks = peaks if isinstance(peaks, pd.DataFrame) else read_peaks(peaks)
